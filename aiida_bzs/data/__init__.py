@@ -1,0 +1,1 @@
+"""AiiDA Data types of the campaign: training sets, ACE potentials."""
