@@ -1,0 +1,1 @@
+"""CalcJobs of aiida-bzs; ``functions/`` holds the calcfunctions that wrap pure code."""

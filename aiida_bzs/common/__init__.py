@@ -1,0 +1,1 @@
+"""Small helpers shared by every capability (code lookup, errors)."""

@@ -1,0 +1,85 @@
+"""Checks that refuse an ACE fit before it starts (pacemaker spends minutes on TensorFlow first).
+
+Used by ``PacemakerCalculation``'s input validator and by ``FitAceWorkChain.setup``, so the
+same message reaches the user whichever entry point they used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..analysis import dataset as ds
+from .pacemaker_input import validate_fit_parameters
+
+__all__ = ("FitInputError", "check_fit_inputs", "shortest_distance_in_set")
+
+
+class FitInputError(ValueError):
+    """The training set, the parameters and the initial potential cannot make a fit together."""
+
+
+def shortest_distance_in_set(arrays: Mapping[str, np.ndarray], search_radius: float) -> float:
+    """Shortest interatomic distance (Å) over all structures, ``inf`` if none below ``search_radius`` Å."""
+    distances = ds.min_distances(arrays, search_radius)
+    return float(np.min(distances)) if len(distances) else float("inf")
+
+
+def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_potential=None) -> dict:
+    """Validate a fit's inputs together; return the completed parameters.
+
+    :param training_set: ``TrainingSetData`` with energies (eV) and forces (eV/Å).
+    :param parameters: fitting parameters (validated by ``validate_fit_parameters``).
+    :param test_set: optional ``TrainingSetData`` held out from the fit.
+    :param initial_potential: optional ``AcePotentialData`` to continue from.
+    :raises FitInputError: when the dataset lacks an element the potential declares (or holds
+        one it does not), is unlabelled, has no reference energy for an element, or when the
+        cutoff (Å) is below the shortest interatomic distance of the dataset.
+    """
+    params = validate_fit_parameters(parameters)
+    data_elements = list(training_set.elements)
+    declared = params["elements"]
+    if initial_potential is not None:
+        if declared is not None and sorted(declared) != sorted(initial_potential.elements):
+            raise FitInputError(
+                f"parameters declare elements {declared} but the initial potential (pk "
+                f"{initial_potential.pk}) has {initial_potential.elements}"
+            )
+        declared = declared or list(initial_potential.elements)
+    if declared is not None:
+        missing = sorted(set(declared) - set(data_elements))
+        if missing:
+            raise FitInputError(
+                f"the training set (pk {training_set.pk}) has no {missing}, an element the potential "
+                f"declares ({declared}); the fit cannot learn it. Add structures with {missing} or "
+                f"remove them from 'elements'"
+            )
+        extra = sorted(set(data_elements) - set(declared))
+        if extra:
+            raise FitInputError(
+                f"the training set (pk {training_set.pk}) holds {extra}, not among the potential's "
+                f"elements {declared}"
+            )
+    if test_set is not None:
+        extra = sorted(set(test_set.elements) - set(declared or data_elements))
+        if extra:
+            raise FitInputError(f"the test set (pk {test_set.pk}) holds {extra}, unknown to the potential")
+    for name, node in (("training", training_set), ("test", test_set)):
+        if node is not None and not node.labelled:
+            raise FitInputError(f"the {name} set (pk {node.pk}) has unlabelled structures; label them first")
+    missing_refs = sorted(set(data_elements) - set(training_set.reference_energies))
+    if missing_refs:
+        raise FitInputError(
+            f"the training set (pk {training_set.pk}) has no isolated-atom reference energy (eV) for "
+            f"{missing_refs}; pacemaker fits cohesive energies (energy_corrected)"
+        )
+    cutoff = params["cutoff"]
+    shortest = shortest_distance_in_set(training_set.get_arrays(), cutoff)
+    if not np.isfinite(shortest):
+        raise FitInputError(
+            f"cutoff {cutoff} Å is smaller than the shortest interatomic distance in the training set "
+            f"(pk {training_set.pk}): no atom has a neighbour within the cutoff, so the potential would "
+            f"see nothing; raise 'cutoff'"
+        )
+    return params

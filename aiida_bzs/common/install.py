@@ -1,0 +1,127 @@
+"""What ``aiida-bzs setup`` does: computer, codes and pseudo families, all idempotent.
+
+Kept apart from the click command so that tests and notebooks can call the same steps.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiida import orm
+from aiida.common.exceptions import NotExistent
+
+from .codes import CODES, DEFAULT_COMPUTER, configure_computer, executable_path, prepend_text
+from .pseudos import FAMILIES, SSSP_LABEL, generate_pseudos, install_family
+
+#: Seconds to wait for an SSSP download before falling back to local generation.
+SSSP_TIMEOUT = 60
+
+
+@dataclass
+class Step:
+    """One line of the setup report."""
+
+    what: str
+    status: str  # 'created', 'exists', 'skipped', 'failed'
+    detail: str = ""
+
+
+def setup_computer(label: str = DEFAULT_COMPUTER) -> tuple[orm.Computer, Step]:
+    """Load (or create) the local computer and point its ``mpirun`` at the system MPI."""
+    try:
+        computer = orm.load_computer(label)
+        status = "exists"
+    except NotExistent:
+        workdir = Path.home() / ".aiida_run"
+        computer = orm.Computer(
+            label=label,
+            hostname="localhost",
+            description="this machine",
+            transport_type="core.local",
+            scheduler_type="core.direct",
+            workdir=str(workdir),
+        ).store()
+        computer.configure()
+        status = "created"
+    configure_computer(computer)
+    computer.set_default_mpiprocs_per_machine(computer.get_default_mpiprocs_per_machine() or 1)
+    return computer, Step(f"computer {label}", status, " ".join(computer.get_mpirun_command()))
+
+
+def setup_codes(computer: orm.Computer) -> list[Step]:
+    """Register every code of :data:`CODES` whose executable exists; never duplicates a label."""
+    steps = []
+    for name, (exe, plugin) in CODES.items():
+        full = f"{name}@{computer.label}"
+        try:
+            orm.load_code(full)
+            steps.append(Step(f"code {full}", "exists"))
+            continue
+        except NotExistent:
+            pass
+        path = executable_path(name)
+        if path is None:
+            steps.append(Step(f"code {full}", "skipped", f"{exe} not found; run ./setup.sh"))
+            continue
+        orm.InstalledCode(
+            label=name,
+            computer=computer,
+            filepath_executable=str(path),
+            default_calc_job_plugin=plugin,
+            prepend_text=prepend_text(name),
+            # lmp from the wheel is linked to MPICH, not the system mpirun: serial locally.
+            with_mpi=False if name != "pw" else None,
+            description=f"{exe} registered by aiida-bzs setup",
+        ).store()
+        steps.append(Step(f"code {full}", "created", str(path)))
+    return steps
+
+
+def try_install_sssp(timeout: int = SSSP_TIMEOUT) -> Step:
+    """Try ``aiida-pseudo install sssp -x PBEsol``; offline this fails fast and is reported."""
+    try:
+        orm.load_group(SSSP_LABEL)
+        return Step(f"family {SSSP_LABEL}", "exists")
+    except NotExistent:
+        pass
+    exe = shutil.which("aiida-pseudo") or str(Path(executable_path("pacemaker") or "").parent / "aiida-pseudo")
+    try:
+        result = subprocess.run(
+            [exe, "install", "sssp", "-x", "PBEsol", "-v", "1.3", "-p", "efficiency"],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return Step(f"family {SSSP_LABEL}", "skipped", f"download not possible ({exc.__class__.__name__})")
+    if result.returncode != 0:
+        reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["unknown error"]
+        return Step(f"family {SSSP_LABEL}", "skipped", f"download failed: {reason[0][:120]}")
+    return Step(f"family {SSSP_LABEL}", "created")
+
+
+def setup_pseudos(folder: Path | None = None, try_sssp: bool = True) -> list[Step]:
+    """Install the PBEsol families: SSSP where downloadable, and the local pslibrary ones.
+
+    :param folder: a folder with ready-made ``*-rrkjus_*``/``*-kjpaw_*`` UPF files to install
+        instead of generating them with ``ld1.x``.
+    """
+    steps = [try_install_sssp()] if try_sssp else []
+    for kind, (tag, label) in FAMILIES.items():
+        try:
+            orm.load_group(label)
+            steps.append(Step(f"family {label}", "exists"))
+            continue
+        except NotExistent:
+            pass
+        if folder is not None:
+            source = Path(tempfile.mkdtemp(prefix=f"bzs-{kind}-"))
+            for upf in Path(folder).glob(f"*{tag}*.UPF"):
+                shutil.copy(upf, source / upf.name)
+        else:
+            source = generate_pseudos(kind)
+        install_family(source, kind)
+        steps.append(Step(f"family {label}", "created", str(source)))
+    return steps

@@ -1,0 +1,15 @@
+"""Pure structure builders: ASE ``Atoms`` in, ASE ``Atoms`` out, seeded, no AiiDA imports."""
+
+from .crystal import PNMA_LATTICE, PNMA_SITES, check_bazrs3_like, pnma_crystal, spacegroup
+from .distort import make_supercell, rattle, strain
+
+__all__ = [
+    "PNMA_LATTICE",
+    "PNMA_SITES",
+    "check_bazrs3_like",
+    "make_supercell",
+    "pnma_crystal",
+    "rattle",
+    "spacegroup",
+    "strain",
+]

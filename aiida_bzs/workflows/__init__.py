@@ -1,0 +1,1 @@
+"""Workchains: they compose calculations; the numbers come from ``protocols/*.yaml``."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: a temporary AiiDA profile, the real codes, the PBEsol pseudo families.
+
+Tests that need an external code or ``../shared`` skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aiida_bzs.common.codes import CODES, executable_path, prepend_text
+
+pytest_plugins = ["aiida.tools.pytest_fixtures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("BZS_SHARED", ROOT.parent / "shared"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` (campaign data and ready-made pseudos); skip when this checkout lacks it."""
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared not found at {SHARED}; set BZS_SHARED to run this test")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def bzs_code(aiida_localhost):
+    """Factory: ``bzs_code('pw')`` returns an InstalledCode for the real executable, or skips."""
+    from aiida import orm
+
+    from aiida_bzs.common.codes import configure_computer
+
+    configure_computer(aiida_localhost)
+    cache = {}
+
+    def factory(name: str, with_mpi: bool | None = None):
+        if name in cache:
+            return cache[name]
+        path = executable_path(name)
+        if path is None:
+            pytest.skip(f"executable {CODES[name][0]!r} not found; run ./setup.sh")
+        code = orm.InstalledCode(
+            label=name,
+            computer=aiida_localhost,
+            filepath_executable=str(path),
+            default_calc_job_plugin=CODES[name][1],
+            prepend_text=prepend_text(name),
+            with_mpi=with_mpi,
+        ).store()
+        cache[name] = code
+        return code
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def pseudo_folder() -> Path:
+    """Folder of PBEsol ultrasoft pseudos: the ones ``setup.sh`` generated, else ``../shared``."""
+    from aiida_bzs.common.pseudos import generated_pseudo_dir
+
+    for folder in (generated_pseudo_dir("us"), SHARED / "pseudos" / "pbesol-psl-1.0.0-us"):
+        if folder.is_dir() and len(list(folder.glob("*.UPF"))) >= 3:
+            return folder
+    pytest.skip("no PBEsol pseudopotentials; run ./setup.sh (or provide ../shared/pseudos)")
+
+
+@pytest.fixture(scope="session")
+def pseudo_family(aiida_profile, pseudo_folder):
+    """The ultrasoft PBEsol family installed in the test profile (with cutoffs)."""
+    from aiida_bzs.common.pseudos import install_family
+
+    return install_family(pseudo_folder, "us")
