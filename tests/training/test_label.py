@@ -1,0 +1,174 @@
+"""DftLabelWorkChain with the real pw.x on tiny inputs: labels, isolated atoms, caching, failures.
+
+Settings are far too coarse for science (Γ only, 15/120 Ry, 6 Å boxes) but exercise the whole
+path: pw.x → PwBaseWorkChain → build_training_set → TrainingSetData → pacemaker DataFrame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from aiida.manage.caching import enable_caching
+from ase import Atoms
+from ase.io import read
+
+from aiida_bzs.calculations.functions.structures import to_structure
+from aiida_bzs.workflows.label import PW_CALCULATION, DftLabelWorkChain
+
+pytestmark = pytest.mark.slow
+
+#: Tiny-test pw.x settings: low cutoffs (Ry), Γ only (huge k spacing, Å⁻¹), small atom box (Å).
+CHEAP = {"SYSTEM": {"ecutwfc": 15.0, "ecutrho": 120.0}}
+GAMMA = 5.0
+BOX = 6.0
+
+
+def cubic_bazrs3(a: float = 4.9) -> Atoms:
+    """5-atom cubic perovskite BaZrS3, lattice parameter ``a`` in Å, one S slightly displaced."""
+    atoms = Atoms(
+        "BaZrS3",
+        scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
+        cell=[a, a, a],
+        pbc=True,
+    )
+    atoms.positions[2] += [0.05, -0.03, 0.02]  # break symmetry so forces are not all zero
+    atoms.info["config_type"] = "crystal"
+    return atoms
+
+
+def s2_dimer(distance: float = 2.0) -> Atoms:
+    atoms = Atoms("S2", positions=[(0, 0, 0), (0, 0, distance)], cell=[BOX] * 3, pbc=True)
+    atoms.info["config_type"] = "dimer"
+    return atoms
+
+
+def label_inputs(code, family, structures, **extra):
+    inputs = {
+        "structures": structures,
+        "code": code,
+        "pseudo_family": orm.Str(family.label),
+        "protocol": orm.Str("fast"),
+        "kpoints_distance": orm.Float(GAMMA),
+        "parameter_overrides": orm.Dict(CHEAP),
+        "isolated_atom_box": orm.Float(BOX),
+        "max_concurrent": orm.Int(3),
+    }
+    inputs.update(extra)
+    return inputs
+
+
+@pytest.fixture(scope="module")
+def tiny_structures(aiida_profile):
+    return {"cubic": to_structure(cubic_bazrs3()).store(), "dimer": to_structure(s2_dimer()).store()}
+
+
+@pytest.fixture(scope="module")
+def first_run(aiida_profile, training_pw_code, pseudo_family, tiny_structures):
+    """One labelling run of two structures plus the three isolated atoms, with caching on."""
+    code = training_pw_code
+    with enable_caching(identifier=PW_CALCULATION):
+        results, node = run_get_node(DftLabelWorkChain, **label_inputs(code, pseudo_family, tiny_structures))
+    return results, node
+
+
+def test_labels_two_structures_and_isolated_atoms(first_run, tiny_structures):
+    results, node = first_run
+    assert node.is_finished_ok, node.exit_message
+    ts = results["training_set"]
+    assert len(ts) == 2 and ts.labelled
+    assert ts.config_types == {"crystal": 1, "dimer": 1}
+    assert results["excluded"].get_dict() == {}
+    refs = results["reference_energies"].get_dict()
+    assert set(refs) == {"Ba", "Zr", "S"} and all(v < -100 for v in refs.values())
+    assert ts.reference_energies == refs
+    assert ts.dft_settings["protocol"] == "fast" and ts.dft_settings["ecutwfc"] == 15.0
+    # provenance: each label traces back to its input structure
+    uuids = {a.info["source_uuid"] for a in ts.to_atoms()}
+    assert uuids == {s.uuid for s in tiny_structures.values()}
+    assert ts.creator.process_label == "build_training_set"
+
+
+def test_labels_match_pw_outputs_with_ase_units(first_run):
+    """Energies/forces are copied exactly from pw.x's outputs; stress converted GPa → eV/Å³, ASE sign."""
+    results, node = first_run
+    ts = results["training_set"]
+    atoms = {a.info["config_type"]: a for a in ts.to_atoms()}
+    label_of = {link.link_label: link.node for link in node.base.links.get_outgoing().all()}
+    cubic_wc = label_of["label_cubic"]
+    assert atoms["crystal"].get_potential_energy() == cubic_wc.outputs.output_parameters["energy"]
+    forces = cubic_wc.outputs.output_trajectory.get_array("forces")[-1]
+    np.testing.assert_array_equal(atoms["crystal"].get_forces(), forces)
+    assert np.abs(forces).max() > 1e-3
+    # stress: compare with ASE's own reader of the same pw.x output (independent units and sign)
+    calc = sorted(cubic_wc.called, key=lambda n: n.ctime)[-1]
+    with calc.outputs.retrieved.as_path() as folder:
+        reference = read(folder / "aiida.out", format="espresso-out")
+    np.testing.assert_allclose(atoms["crystal"].get_stress(), reference.get_stress(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(atoms["crystal"].get_forces(), reference.get_forces(), rtol=1e-4, atol=1e-6)
+    assert atoms["crystal"].get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-3)
+    # pacemaker export of the real labels
+    df = ts.to_pacemaker_dataframe()
+    refs = ts.reference_energies
+    expected = atoms["crystal"].get_potential_energy() - (refs["Ba"] + refs["Zr"] + 3 * refs["S"])
+    row = df[df.config_type == "crystal"].iloc[0]
+    assert row.energy_corrected == pytest.approx(expected, abs=1e-9)
+    assert row.energy_corrected < 0  # bound relative to isolated atoms
+
+
+def test_relabelling_reuses_cached_calculations(first_run, aiida_profile, training_pw_code, pseudo_family, tiny_structures):
+    """Same structures, same settings: every pw.x calculation comes from the cache; the
+    isolated-atom energies are reused without any new calculation."""
+    _, first = first_run
+    with enable_caching(identifier=PW_CALCULATION):
+        results, node = run_get_node(
+            DftLabelWorkChain, **label_inputs(training_pw_code, pseudo_family, tiny_structures)
+        )
+    assert node.is_finished_ok
+    calcs = [n for wc in node.called if wc.process_label == "PwBaseWorkChain" for n in wc.called]
+    assert len(calcs) == 2  # no isolated-atom jobs this time
+    assert all(c.base.caching.is_created_from_cache for c in calcs)
+    assert results["reference_energies"].pk == first.outputs.reference_energies.pk
+    old = {a.info["source_uuid"]: a.get_potential_energy() for a in first.outputs.training_set.to_atoms()}
+    new = {a.info["source_uuid"]: a.get_potential_energy() for a in results["training_set"].to_atoms()}
+    assert old == new
+
+
+def test_failed_structure_is_reported_not_dropped(first_run, aiida_profile, training_pw_code, pseudo_family, tiny_structures):
+    """One structure limited to a single SCF step fails; the other is still labelled."""
+    structures = {"good": tiny_structures["dimer"], "broken": tiny_structures["cubic"]}
+    with enable_caching(identifier=PW_CALCULATION):
+        results, node = run_get_node(
+            DftLabelWorkChain,
+            **label_inputs(
+                training_pw_code,
+                pseudo_family,
+                structures,
+                structure_overrides={"broken": orm.Dict({"ELECTRONS": {"electron_maxstep": 1}})},
+                max_iterations=orm.Int(1),
+            ),
+        )
+    assert node.is_finished_ok
+    excluded = results["excluded"].get_dict()
+    assert list(excluded) == ["broken"]
+    assert excluded["broken"]["exit_status"] != 0
+    assert excluded["broken"]["structure_uuid"] == tiny_structures["cubic"].uuid
+    assert excluded["broken"]["exit_message"]
+    assert len(results["training_set"]) == 1
+    assert results["training_set"].config_types == {"dimer": 1}
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: {}, "no structures"),
+        (lambda: {"bad": to_structure(Atoms("Ba2", positions=[(0, 0, 0), (0.3, 0, 0)], cell=[6] * 3, pbc=True))}, "'bad'.*0.300 Å"),
+        (lambda: {"alien": to_structure(Atoms("BaO", positions=[(0, 0, 0), (2.5, 0, 0)], cell=[6] * 3, pbc=True))}, "'alien'.*'O'"),
+    ],
+)
+def test_bad_input_is_refused_before_any_dft(aiida_profile, training_pw_code, pseudo_family, make, match):
+    n_calcs = orm.QueryBuilder().append(orm.CalcJobNode).count()
+    with pytest.raises(ValueError, match=match):
+        run_get_node(DftLabelWorkChain, **label_inputs(training_pw_code, pseudo_family, make()))
+    assert orm.QueryBuilder().append(orm.CalcJobNode).count() == n_calcs
