@@ -32,19 +32,24 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def bzs_code(aiida_localhost):
-    """Factory: ``bzs_code('pw')`` returns an InstalledCode for the real executable, or skips."""
+    """Factory: ``bzs_code('pw')`` returns an InstalledCode for the real executable, or skips.
+
+    Codes are labelled by their name on the test computer and reused within the profile.
+    """
     from aiida import orm
+    from aiida.common.exceptions import NotExistent
 
     from aiida_bzs.common.codes import configure_computer
 
     configure_computer(aiida_localhost)
-    cache = {}
 
     def factory(name: str, with_mpi: bool | None = None):
-        if name in cache:
-            return cache[name]
+        try:
+            return orm.load_code(f"{name}@{aiida_localhost.label}")
+        except NotExistent:
+            pass
         path = executable_path(name)
         if path is None:
             pytest.skip(f"executable {CODES[name][0]!r} not found; run ./setup.sh")
@@ -56,7 +61,6 @@ def bzs_code(aiida_localhost):
             prepend_text=prepend_text(name),
             with_mpi=with_mpi,
         ).store()
-        cache[name] = code
         return code
 
     return factory

@@ -100,3 +100,13 @@ def test_calcfunctions_record_provenance(aiida_profile):
     assert creator.process_label == "rattle"
     assert creator.inputs.structure.uuid == supercell.uuid
     assert supercell.creator.inputs.structure.uuid == crystal.uuid
+
+
+def test_cubic_perovskite():
+    from aiida_bzs.structures import cubic_perovskite
+
+    atoms = cubic_perovskite()
+    assert spacegroup(atoms) == "Pm-3m"
+    check_bazrs3_like(atoms)
+    # 20 atoms of Pnma and 4 cubic cells have nearly the same volume (tilts conserve it roughly)
+    assert 4 * atoms.get_volume() == pytest.approx(pnma_crystal().get_volume(), rel=0.01)

@@ -45,7 +45,7 @@ def load_code(label_or_code: str | orm.AbstractCode) -> orm.AbstractCode:
         return orm.load_code(label_or_code)
     except (NotExistent, MultipleObjectsError, ValueError) as exc:
         raise MissingCodeError(
-            f"no code labelled {label_or_code} in profile; run `aiida-bzs setup` "
+            f"no code labelled {label_or_code}; run `aiida-bzs setup` "
             f"(or `verdi code create` for a remote computer) ({exc})"
         ) from exc
 

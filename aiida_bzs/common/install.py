@@ -117,8 +117,12 @@ def setup_pseudos(folder: Path | None = None, try_sssp: bool = True) -> list[Ste
         except NotExistent:
             pass
         if folder is not None:
+            upfs = list(Path(folder).glob(f"*{tag}*.UPF"))
+            if not upfs:
+                steps.append(Step(f"family {label}", "skipped", f"no *{tag}*.UPF in {folder}"))
+                continue
             source = Path(tempfile.mkdtemp(prefix=f"bzs-{kind}-"))
-            for upf in Path(folder).glob(f"*{tag}*.UPF"):
+            for upf in upfs:
                 shutil.copy(upf, source / upf.name)
         else:
             source = generate_pseudos(kind)

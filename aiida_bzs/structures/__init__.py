@@ -1,12 +1,20 @@
 """Pure structure builders: ASE ``Atoms`` in, ASE ``Atoms`` out, seeded, no AiiDA imports."""
 
-from .crystal import PNMA_LATTICE, PNMA_SITES, check_bazrs3_like, pnma_crystal, spacegroup
+from .crystal import (
+    PNMA_LATTICE,
+    PNMA_SITES,
+    check_bazrs3_like,
+    cubic_perovskite,
+    pnma_crystal,
+    spacegroup,
+)
 from .distort import make_supercell, rattle, strain
 
 __all__ = [
     "PNMA_LATTICE",
     "PNMA_SITES",
     "check_bazrs3_like",
+    "cubic_perovskite",
     "make_supercell",
     "pnma_crystal",
     "rattle",

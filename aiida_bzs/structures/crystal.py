@@ -47,6 +47,29 @@ def pnma_crystal(lattice: tuple[float, float, float] = PNMA_LATTICE) -> Atoms:
     return atoms
 
 
+#: Lattice constant of the ideal cubic (Pm-3m) BaZrS3 aristotype in Å, from the Pnma volume
+#: per formula unit (495.3 Å³ / 4)^(1/3).
+CUBIC_LATTICE = 4.99
+
+
+def cubic_perovskite(a: float = CUBIC_LATTICE) -> Atoms:
+    """Return the 5-atom ideal cubic perovskite BaZrS3 (Pm-3m): Zr at the centre, S on faces.
+
+    A cheap cell for tests and convergence checks; not a stable phase (the Pnma tilts lower
+    the energy). ``a`` in Å.
+    """
+    if a <= 0:
+        raise StructureInputError(f"lattice constant must be positive (Å), got {a}")
+    atoms = Atoms(
+        "BaZrS3",
+        scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
+        cell=[a, a, a],
+        pbc=True,
+    )
+    atoms.info["config_type"] = "crystal_cubic"
+    return atoms
+
+
 def spacegroup(atoms: Atoms, symprec: float = 1e-3) -> str:
     """Return the international space-group symbol found by spglib (``symprec`` in Å)."""
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)

@@ -37,6 +37,12 @@ def pnma_crystal(lattice: orm.List | None = None) -> orm.StructureData:
 
 
 @calcfunction
+def cubic_perovskite(a: orm.Float | None = None) -> orm.StructureData:
+    """The 5-atom cubic (Pm-3m) BaZrS3 aristotype; ``a`` in Å."""
+    return to_structure(builders.cubic_perovskite(*([] if a is None else [a.value])))
+
+
+@calcfunction
 def make_supercell(structure: orm.StructureData, repeat: orm.List) -> orm.StructureData:
     """Supercell of ``structure``: ``repeat`` is 3 integers or a 3×3 integer matrix."""
     return to_structure(builders.make_supercell(to_atoms(structure), repeat.get_list()))

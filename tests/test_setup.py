@@ -1,0 +1,74 @@
+"""``aiida-bzs setup`` building blocks: pseudo re-wrap, families with cutoffs, idempotent codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiida_bzs.common.codes import CODES, code_label, prepend_text, system_mpirun
+from aiida_bzs.common.pseudos import MAX_LINE, generate_pseudos, rewrap_upf, upf_cutoffs
+
+
+def test_rewrap_keeps_numbers():
+    numbers = [f"{x:.16f}" for x in range(300)]
+    text = "<PP_R>\n" + "  ".join(numbers) + "\n</PP_R>\n"
+    assert len(text.splitlines()[1]) > MAX_LINE
+    wrapped = rewrap_upf(text)
+    assert max(len(line) for line in wrapped.splitlines()) <= MAX_LINE
+    assert wrapped.split()[1:-1] == numbers
+
+
+def test_generate_pseudos_with_ld1(tmp_path, shared_dir):
+    """ld1.x regenerates the shipped cards; the data equal the reference files of ../shared."""
+    folder = generate_pseudos("us", tmp_path)
+    files = sorted(p.name for p in folder.glob("*.UPF"))
+    assert files == sorted(p.name for p in (shared_dir / "pseudos/pbesol-psl-1.0.0-us").glob("*.UPF"))
+    for name in files:
+        ours = [ln.split() for ln in (folder / name).read_text().splitlines() if "date" not in ln.lower()]
+        ref = (shared_dir / "pseudos/pbesol-psl-1.0.0-us" / name).read_text().splitlines()
+        ref = [ln.split() for ln in ref if "date" not in ln.lower()]
+        assert ours == ref, name
+        assert max(len(ln) for ln in (folder / name).read_text().splitlines()) <= MAX_LINE
+    assert upf_cutoffs(folder / "Zr.pbesol-spn-rrkjus_psl.1.0.0.UPF") == (46.0, 268.0)
+
+
+def test_family_has_cutoffs(pseudo_family):
+    from aiida_bzs.structures import pnma_crystal
+    from aiida import orm
+
+    assert {p.element for p in pseudo_family.nodes} == {"Ba", "Zr", "S"}
+    wfc, rho = pseudo_family.get_recommended_cutoffs(structure=orm.StructureData(ase=pnma_crystal()), unit="Ry")
+    assert (wfc, rho) == (46.0, 268.0)  # the largest of Ba, Zr, S (Zr), rounded up
+
+
+def test_setup_is_idempotent(aiida_profile, pseudo_folder):
+    from aiida import orm
+
+    from aiida_bzs.common.install import setup_codes, setup_computer, setup_pseudos
+
+    computer, _ = setup_computer("bzs-test-localhost")
+    assert computer.get_mpirun_command()[0] == system_mpirun()
+    first = {s.what: s.status for s in setup_codes(computer)}
+    second = {s.what: s.status for s in setup_codes(computer)}
+    assert first[f"code pw@{computer.label}"] in {"created", "skipped"}
+    assert all(status in {"exists", "skipped"} for status in second.values())
+    labels = [c.full_label for c in orm.QueryBuilder().append(orm.InstalledCode).all(flat=True)]
+    assert len(labels) == len(set(labels))
+    for _ in range(2):
+        setup_pseudos(pseudo_folder, try_sssp=False)
+    families = orm.QueryBuilder().append(orm.Group, filters={"label": {"like": "pslibrary/%"}}).all(flat=True)
+    assert [f.label for f in families] == ["pslibrary/1.0.0/PBEsol/US"]  # the folder holds US only
+    assert len(families[0].nodes) == 3
+
+
+def test_code_environment():
+    assert code_label("pw") == "pw@localhost"
+    assert "OMPI_ALLOW_RUN_AS_ROOT=1" in prepend_text("pw")
+    assert "LAMMPS_PLUGIN_PATH=" in prepend_text("lmp")
+    assert set(CODES) >= {"pw", "lmp", "pacemaker", "pace_yaml2yace", "pace_activeset"}
+
+
+def test_missing_code_message(aiida_profile):
+    from aiida_bzs.common.codes import MissingCodeError, load_code
+
+    with pytest.raises(MissingCodeError, match=r"no code labelled pw@mars; run `aiida-bzs setup`"):
+        load_code("pw@mars")
