@@ -28,6 +28,7 @@ command -v ld1.x >/dev/null || missing+=(quantum-espresso)
 command -v dot >/dev/null || missing+=(graphviz)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
+command -v make >/dev/null || missing+=(make)
 if ((${#missing[@]})) && [[ "${BZS_SKIP_APT:-0}" != 1 ]]; then
     SUDO=""
     [[ $(id -u) -ne 0 ]] && SUDO=sudo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
+from .utils import with_profile
 
 
 @cmd_root.command("demo")
@@ -13,6 +14,7 @@ from . import cmd_root
 @click.option("--pseudo-family", default=None, help="Pseudo family label (default: SSSP, else pslibrary US).")
 @click.option("--np", "num_mpiprocs", default=2, show_default=True, help="MPI ranks for pw.x.")
 @click.option("--kpoints-distance", type=float, default=None, help="Override the k spacing (Å⁻¹).")
+@with_profile
 def cmd_demo(protocol, code, pseudo_family, num_mpiprocs, kpoints_distance):
     """Build the 20-atom Pnma BaZrS3 cell and run one PBEsol pw.x single point through AiiDA.
 

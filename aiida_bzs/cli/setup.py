@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
+from .utils import with_profile
 
 _COLOURS = {"created": "green", "exists": "blue", "skipped": "yellow", "failed": "red"}
 
@@ -17,6 +18,7 @@ _COLOURS = {"created": "green", "exists": "blue", "skipped": "yellow", "failed":
     help="Install UPF files from this folder instead of generating them with ld1.x.",
 )
 @click.option("--sssp/--no-sssp", default=True, show_default=True, help="Try to download SSSP PBEsol.")
+@with_profile
 def cmd_setup(computer, pseudo_folder, sssp):
     """Register codes (pw, lmp, pacemaker, pace_*) and PBEsol pseudo families; safe to re-run."""
     from pathlib import Path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
+from .utils import with_profile
 
 
 @cmd_root.group("structure")
@@ -18,6 +19,7 @@ def cmd_structure():
 @click.option("--strain", "eps", type=float, default=0.0, help="Isotropic strain (0.01 = 1 %).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the rattle.")
 @click.option("--group", "group_label", default=None, help="Add the final structure to this group.")
+@with_profile
 def cmd_crystal(repeat, stdev, eps, seed, group_label):
     """Pnma BaZrS3 (20 atoms), optionally repeated, strained and rattled; prints the PK."""
     from aiida import orm
