@@ -1,0 +1,138 @@
+"""Calcfunctions of the MD workflows: random start, γ on frames, stage history and its plot, densities.
+
+Each wraps pure code of :mod:`aiida_bzs.structures` or :mod:`aiida_bzs.analysis`, so every number a
+melt–quench reports is a node with its inputs in the graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_bzs.analysis import md_history
+from aiida_bzs.analysis.density import mass_density
+from aiida_bzs.analysis.md_programme import build_programme
+from aiida_bzs.analysis.extrapolation import RELIABLE_GAMMA, max_gamma_per_frame
+from aiida_bzs.structures.random_start import hard_sphere_box
+
+from .structures import to_structure
+
+
+def _arrays(node: orm.ArrayData) -> dict[str, np.ndarray]:
+    return {name: node.get_array(name) for name in node.get_arraynames()}
+
+
+@calcfunction
+def stage_programme(stages: orm.List, timestep: orm.Float) -> orm.List:
+    """Protocol stages (durations in ps, quench rates in K/s) → validated stages with step counts.
+
+    ``timestep`` in fs; see :func:`aiida_bzs.analysis.md_programme.build_programme`.
+    """
+    return orm.List(build_programme(stages.get_list(), timestep.value))
+
+
+@calcfunction
+def hard_sphere_start(parameters: orm.Dict) -> orm.StructureData:
+    """Random hard-sphere box (cubic, Å) of ``composition`` × ``formula_units`` at ``density`` g/cm³.
+
+    Optional ``min_separation`` as ``{'Ba-S': 2.1, ...}`` (Å) and ``seed``.
+    """
+    params = dict(parameters.get_dict())
+    if "min_separation" in params:
+        params["min_separation"] = {tuple(k.split("-")): v for k, v in params["min_separation"].items()}
+    return to_structure(hard_sphere_box(**params))
+
+
+@calcfunction
+def structure_density(structure: orm.StructureData) -> orm.Float:
+    """Mass density of a periodic structure in g/cm³."""
+    return orm.Float(mass_density(structure.get_ase()))
+
+
+@calcfunction
+def extrapolation_grades(trajectory: orm.TrajectoryData, potential) -> orm.ArrayData:
+    """Largest per-atom extrapolation grade γ of every frame (pyace with the potential's active set).
+
+    Arrays ``step`` and ``max_gamma``; attribute ``reliable_gamma`` (the study's limit, 2).
+    """
+    calculator = potential.get_calculator(active_set=True)
+    frames = [trajectory.get_step_structure(k).get_ase() for k in range(trajectory.numsteps)]
+    out = orm.ArrayData()
+    out.set_array("step", np.asarray(trajectory.get_stepids(), dtype=int))
+    out.set_array("max_gamma", max_gamma_per_frame(frames, calculator))
+    out.base.attributes.set("reliable_gamma", RELIABLE_GAMMA)
+    return out
+
+
+@calcfunction
+def stage_history(programme: orm.List, **thermo: orm.ArrayData) -> dict:
+    """History of a stage programme (``thermo`` keyed ``stage_<index>``) and its PNG figure.
+
+    ``history`` arrays: time (ps), stage, step, temperature and target_temperature (K),
+    pressure (bar), potential_energy (eV), volume (Å³), density (g/cm³).
+    """
+    from aiida_bzs.analysis.plots import figure_png
+
+    stages = programme.get_list()
+    tables = [(_arrays(thermo[f"stage_{k}"]) if f"stage_{k}" in thermo else None) for k in range(len(stages))]
+    history = md_history.combine_stages(stages, tables)
+    node = orm.ArrayData()
+    for name in md_history.HISTORY_FIELDS:
+        node.set_array(name, history[name])
+    node.base.attributes.set("stage_names", [s["name"] for s in stages])
+    png = figure_png(md_history.history_figure(history, [s["name"] for s in stages]))
+    import io
+
+    plot = orm.SinglefileData(io.BytesIO(png), filename="md_history.png")
+    return {"history": node, "plot": plot}
+
+
+@calcfunction
+def merge_segments(**segments) -> dict:
+    """Join the thermo (``thermo_<k>``) and trajectories (``trajectory_<k>``) of a restarted stage."""
+    order = sorted({int(key.rsplit("_", 1)[1]) for key in segments})
+    result = {}
+    thermo = md_history.concatenate_thermo([_arrays(segments[f"thermo_{k}"]) for k in order if f"thermo_{k}" in segments])
+    if thermo:
+        node = orm.ArrayData()
+        for name, values in thermo.items():
+            node.set_array(name, values)
+        result["thermo"] = node
+    trajectories = [segments[f"trajectory_{k}"] for k in order if f"trajectory_{k}" in segments]
+    if trajectories:
+        steps = np.concatenate([t.get_stepids() for t in trajectories])
+        _, first = np.unique(steps, return_index=True)
+        keep = np.sort(first)
+        positions = np.concatenate([t.get_positions() for t in trajectories])[keep]
+        cells = np.concatenate([t.get_cells() for t in trajectories])[keep]
+        times = [t.get_times() for t in trajectories]
+        merged = orm.TrajectoryData()
+        merged.set_trajectory(
+            symbols=trajectories[0].symbols, positions=positions, stepids=steps[keep], cells=cells,
+            times=np.concatenate(times)[keep] if all(x is not None for x in times) else None,
+            pbc=[True, True, True],
+        )
+        result["trajectory"] = merged
+    return result
+
+
+@calcfunction
+def relax_summary(results: orm.Dict, **structures: orm.StructureData) -> dict:
+    """Energy (eV) and summary of a relaxation from its last minimisation's results.
+
+    ``structures`` keyed ``structure_<k>`` (k = 0 the input) give the volume (Å³) after each cycle.
+    """
+    data = results.get_dict()
+    minimisation = data.get("minimisation", {})
+    order = sorted(structures, key=lambda key: int(key.rsplit("_", 1)[1]))
+    summary = {
+        "volumes": [structures[key].get_cell_volume() for key in order],
+        "energy": data["potential_energy"],
+        "pressure": data.get("pressure"),
+        "force_norm": minimisation.get("force_norm_final"),
+        "force_max": minimisation.get("force_max_final"),
+        "criterion": minimisation.get("criterion"),
+        "min_distance": (data.get("failure") or {}).get("min_distance"),
+    }
+    return {"energy": orm.Float(data["potential_energy"]), "results": orm.Dict(summary)}

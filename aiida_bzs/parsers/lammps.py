@@ -1,0 +1,160 @@
+"""``LammpsParser`` (``bzs.lammps``): outputs of one stage, and the study's failure test on every frame.
+
+Whatever LAMMPS got through is kept: thermo, trajectory and (when written) the final structure
+are attached before an exit code reports a failure, so a broken run still shows how it broke.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from aiida import orm
+from aiida.parsers import Parser
+from ase import Atoms
+from ase.data import atomic_numbers
+
+from aiida_bzs.analysis.md_failure import check_frames
+from aiida_bzs.analysis.md_programme import normalise_stage
+from aiida_bzs.calculations import lammps_input as li
+from aiida_bzs.calculations.lammps import STDOUT
+from aiida_bzs.parsers.lammps_output import parse_log, read_dump, read_final_data
+
+#: Units of the thermo arrays (stored as the ``units`` attribute of the ``thermo`` node).
+THERMO_UNITS = {"step": "", "time": "ps", "temperature": "K", "pressure": "bar", "potential_energy": "eV",
+                "kinetic_energy": "eV", "total_energy": "eV", "volume": "Å^3", "density": "g/cm^3",
+                "lx": "Å", "ly": "Å", "lz": "Å"}
+
+
+class LammpsParser(Parser):
+    """Parse log.lammps, trajectory.dump (temporary) and final.data of a :class:`LammpsCalculation`."""
+
+    def parse(self, **kwargs):
+        node = self.node
+        stage = normalise_stage(node.inputs.parameters.get_dict())
+        start = node.inputs.structure.get_ase()
+        species = li.lammps_species(start.get_chemical_symbols(), node.inputs.potential.elements)
+        names = self.retrieved.base.repository.list_object_names()
+
+        if li.LOG not in names:
+            detail = self._tail(STDOUT, names) or self._tail("_scheduler-stderr.txt", names)
+            return self.exit_codes.ERROR_OUTPUT_LOG_MISSING.format(detail=detail or "no output")
+        log = parse_log(self.retrieved.base.repository.get_object_content(li.LOG))
+        results: dict = {
+            "lammps_version": log.version,
+            "completed": log.completed,
+            "timeout": log.timeout,
+            "wall_time_s": log.wall_time_s,
+            "loop_time_s": log.loop_time_s,
+            "n_warnings": len(log.warnings),
+            "errors": log.errors[:5],
+            "n_atoms_start": len(start),
+            "stage": stage["name"],
+            "ensemble": stage["ensemble"],
+        }
+
+        if log.thermo:
+            thermo = orm.ArrayData()
+            for name, values in log.thermo.items():
+                thermo.set_array(name, values)
+            thermo.base.attributes.set("units", {k: THERMO_UNITS.get(k, "") for k in log.thermo})
+            self.out("thermo", thermo)
+            last = {k: float(v[-1]) for k, v in log.thermo.items()}
+            results.update(
+                final_step=int(last["step"]), temperature=last.get("temperature"), pressure=last.get("pressure"),
+                potential_energy=last.get("potential_energy"), volume=last.get("volume"),
+                density=last.get("density"),
+            )
+            if log.loop_time_s > 0 and stage["ensemble"] != "minimise":
+                steps_run = float(np.ptp(log.thermo["step"]))
+                results["atom_steps_per_s"] = steps_run * len(start) / log.loop_time_s
+        if stage["ensemble"] != "minimise":
+            results["target_steps"] = stage["steps"]
+        if log.minimisation is not None:
+            results["minimisation"] = log.minimisation
+
+        frames = self._frames(kwargs.get("retrieved_temporary_folder"), species, start)
+        final = None
+        if li.FINAL_DATA in names:
+            with self.retrieved.as_path(li.FINAL_DATA) as path:
+                final = li.rotate_back(read_final_data(path, species), start.cell[:])
+            self.out("structure", orm.StructureData(ase=final))
+            if stage["ensemble"] != "minimise":
+                velocities = orm.ArrayData()
+                velocities.set_array("velocities", final.get_velocities() / li.ANGSTROM_PER_PS)
+                self.out("velocities", velocities)
+
+        check_list = list(frames) + ([final] if final is not None else [])
+        report = check_frames(check_list, n_expected=len(start))
+        results["failure"] = report.summary()
+        results["n_frames"] = len(frames)
+        results["min_distance_per_frame"] = [float(x) if np.isfinite(x) else None for x in report.min_distance]
+        if frames:
+            self.out("trajectory", self._trajectory(frames, stage))
+        if log.timeout or not log.completed:
+            results["restart_file"] = li.FINAL_RESTART if log.timeout else li.PERIODIC_RESTART
+        self.out("results", orm.Dict(results))
+
+        # the study's failure first: it is what a user must see
+        kind = log.error_kind
+        if kind == "atoms_too_close" or report.reason == "atoms_too_close":
+            frame = report.failed_frame if report.failed else len(check_list)
+            step = int(frames[frame].info["step"]) if report.failed and frame < len(frames) else results.get("final_step")
+            return self.exit_codes.ERROR_ATOMS_TOO_CLOSE.format(threshold=report.threshold, frame=frame, step=step)
+        if kind == "lost_atoms" or report.reason == "lost_atoms":
+            return self.exit_codes.ERROR_LOST_ATOMS.format(detail=(log.errors or ["fewer atoms in a frame"])[0])
+        if kind == "neighbour_overflow":
+            return self.exit_codes.ERROR_NEIGHBOUR_OVERFLOW
+        if kind == "other":
+            return self.exit_codes.ERROR_LAMMPS.format(message=log.errors[0])
+        if log.timeout:
+            return self.exit_codes.ERROR_OUT_OF_WALLTIME.format(step=results.get("final_step"))
+        if not log.completed:
+            return self.exit_codes.ERROR_INTERRUPTED
+        if final is None:
+            return self.exit_codes.ERROR_OUTPUT_FINAL_MISSING
+        if log.minimisation is not None and not log.minimisation["converged"]:
+            return self.exit_codes.ERROR_MINIMISATION_NOT_CONVERGED.format(criterion=log.minimisation.get("criterion"))
+        return None
+
+    def _tail(self, name: str, names: list[str]) -> str:
+        if name in names:
+            return self.retrieved.base.repository.get_object_content(name)[-500:].strip()
+        return ""
+
+    @staticmethod
+    def _frames(temporary: str | None, species: list[str], start: Atoms) -> list[Atoms]:
+        """Dumped frames as Atoms in the input structure's frame (``info['step']`` set)."""
+        if not temporary or not (Path(temporary) / li.DUMP).is_file():
+            return []
+        dump = read_dump(Path(temporary) / li.DUMP)
+        numbers = np.array([atomic_numbers[el] for el in species])
+        frames = []
+        for step, cell, types, positions in zip(dump.steps, dump.cells, dump.types, dump.positions):
+            atoms = li.rotate_back(Atoms(numbers[types - 1], positions=positions, cell=cell, pbc=True),
+                                   start.cell[:])
+            atoms.info["step"] = int(step)
+            frames.append(atoms)
+        return frames
+
+    @staticmethod
+    def _trajectory(frames: list[Atoms], stage: dict) -> orm.TrajectoryData:
+        """TrajectoryData of the frames with the starting atom count (a lost-atom frame ends it)."""
+        n = len(frames[0])
+        kept = []
+        for atoms in frames:
+            if len(atoms) != n:
+                break
+            kept.append(atoms)
+        trajectory = orm.TrajectoryData()
+        steps = np.array([a.info["step"] for a in kept], dtype=int)
+        times = steps * stage["timestep"] / 1000.0 if stage["ensemble"] != "minimise" else None
+        trajectory.set_trajectory(
+            symbols=kept[0].get_chemical_symbols(),
+            positions=np.array([a.positions for a in kept]),
+            stepids=steps,
+            cells=np.array([a.cell[:] for a in kept]),
+            times=times,
+            pbc=[True, True, True],
+        )
+        return trajectory

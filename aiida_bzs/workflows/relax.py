@@ -1,0 +1,158 @@
+"""``RelaxWorkChain`` (``bzs.relax``): minimise positions, and optionally the cell, with an ACE potential.
+
+``relax_type``: ``positions``; ``cell`` (all cell vectors, ``box/relax tri``); ``volume`` (isotropic);
+``normal`` (only the cell vector normal to the plane of a and b: grain boundaries lying in that
+plane keep their in-plane lattice of the bulk crystal). Each minimisation is a
+:class:`LammpsBaseWorkChain`, which continues a minimisation that ran out of iterations. A cell
+relaxation is repeated from its result until the volume changes by less than
+``volume_convergence`` (relative) between two runs, because ``box/relax`` converges towards the
+reference cell it started from.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, while_
+
+from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
+from aiida_bzs.calculations.functions.md import relax_summary
+from aiida_bzs.common.codes import load_code
+from aiida_bzs.data.ace_potential import AcePotentialData
+
+from .lammps_base import LammpsBaseWorkChain
+from .protocols import get_protocol
+
+#: relax_type → LAMMPS ``fix box/relax`` coupling (None: positions only).
+RELAX_TYPES = {"positions": None, "cell": "tri", "volume": "iso", "normal": "z"}
+_STAGE_SET = ("lammps.structure", "lammps.potential", "lammps.parameters", "lammps.velocities",
+              "lammps.parent_folder")
+
+
+def minimisation_stage(relax_type: str, settings: dict) -> dict:
+    """The minimisation stage for ``relax_type`` with tolerances from ``settings`` (protocol/overrides)."""
+    if relax_type not in RELAX_TYPES:
+        raise MdInputError(f"relax_type must be one of {sorted(RELAX_TYPES)}, got {relax_type!r}")
+    stage = {"name": f"relax_{relax_type}", "ensemble": "minimise", "box_relax": RELAX_TYPES[relax_type]}
+    for key in ("etol", "ftol", "maxiter", "maxeval", "pressure", "vmax", "dump_interval"):
+        if key in settings:
+            stage[key] = settings[key]
+    return normalise_stage(stage)
+
+
+def validate_inputs(inputs, _ctx=None):
+    """relax_type and tolerances valid; the potential covers the structure."""
+    try:
+        minimisation_stage(inputs["relax_type"].value, inputs["parameters"].get_dict()
+                           if "parameters" in inputs else {})
+    except MdInputError as exc:
+        return str(exc)
+    structure, potential = inputs.get("structure"), inputs.get("potential")
+    if structure is not None and potential is not None:
+        missing = sorted(set(structure.get_symbols_set()) - set(potential.elements))
+        if missing:
+            return (f"the potential has no parameters for {missing} (it covers {potential.elements}); "
+                    "use a potential fitted for every element of the structure")
+    if inputs["volume_convergence"].value <= 0:
+        return "volume_convergence must be > 0 (a relative volume change)"
+    return None
+
+
+class RelaxWorkChain(WorkChain):
+    """Minimise a structure with LAMMPS + ACE (forces eV/Å, pressure bar, energy eV)."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=_STAGE_SET)
+        spec.input("structure", valid_type=orm.StructureData, help="Structure to relax (Å).")
+        spec.input("potential", valid_type=AcePotentialData)
+        spec.input("relax_type", valid_type=orm.Str, default=lambda: orm.Str("positions"),
+                   help=f"One of {sorted(RELAX_TYPES)}.")
+        spec.input("parameters", valid_type=orm.Dict, required=False,
+                   help="Minimiser settings: ftol (eV/Å), etol, maxiter, maxeval, pressure (bar), vmax.")
+        spec.input("volume_convergence", valid_type=orm.Float, default=lambda: orm.Float(0.01),
+                   help="Relative volume change between two cell relaxations that counts as converged.")
+        spec.input("max_meta_iterations", valid_type=orm.Int, default=lambda: orm.Int(5))
+        spec.inputs.validator = validate_inputs
+        spec.outline(cls.setup, while_(cls.should_run)(cls.run_relax, cls.inspect_relax), cls.results)
+        spec.output("structure", valid_type=orm.StructureData, help="Relaxed structure.")
+        spec.output("energy", valid_type=orm.Float, help="Final potential energy (eV).")
+        spec.output("trajectory", valid_type=orm.TrajectoryData, required=False)
+        spec.output("results", valid_type=orm.Dict, help="Volumes per cycle (Å³), forces (eV/Å), stop criterion.")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED", message="Minimisation {pk} failed: {detail}")
+        spec.exit_code(402, "ERROR_CELL_NOT_CONVERGED",
+                       message="The cell still changed by {change:.3%} after {n} relaxations.")
+        spec.exit_code(410, "ERROR_SIMULATION_FAILED", message="The relaxation failed as the study defines it: {detail}")
+
+    @classmethod
+    def get_builder_from_protocol(cls, code, structure, potential, relax_type="positions", protocol=None,
+                                  overrides=None, options=None):
+        """Builder from ``protocols/relax.yaml`` (tolerances, volume convergence, meta iterations)."""
+        settings = {**get_protocol("relax", protocol), **(overrides or {})}
+        builder = cls.get_builder()
+        builder.md.lammps.code = load_code(code)
+        if options:
+            builder.md.lammps.metadata.options = options
+        builder.structure = structure
+        builder.potential = potential
+        builder.relax_type = orm.Str(relax_type)
+        minimiser = {k: settings[k] for k in ("ftol", "etol", "maxiter", "maxeval", "pressure", "vmax")
+                     if k in settings}
+        builder.parameters = orm.Dict(minimiser)
+        builder.volume_convergence = orm.Float(settings["volume_convergence"])
+        builder.max_meta_iterations = orm.Int(settings["max_meta_iterations"])
+        return builder
+
+    def setup(self):
+        params = self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
+        self.ctx.stage = minimisation_stage(self.inputs.relax_type.value, params)
+        self.ctx.structure = self.inputs.structure
+        self.ctx.iteration = 0
+        self.ctx.converged = False
+        self.ctx.volumes = [self.inputs.structure.get_cell_volume()]
+        self.ctx.runs = []
+
+    def should_run(self):
+        return not self.ctx.converged and self.ctx.iteration < self.inputs.max_meta_iterations.value
+
+    def run_relax(self):
+        inputs = AttributeDict(self.exposed_inputs(LammpsBaseWorkChain, namespace="md"))
+        inputs.lammps = AttributeDict(inputs.lammps)
+        inputs.lammps.structure = self.ctx.structure
+        inputs.lammps.potential = self.inputs.potential
+        inputs.lammps.parameters = orm.Dict(self.ctx.stage)
+        self.ctx.iteration += 1
+        inputs.metadata = {"call_link_label": f"minimise_{self.ctx.iteration}"}
+        return ToContext(run=self.submit(LammpsBaseWorkChain, **inputs))
+
+    def inspect_relax(self):
+        node = self.ctx.run
+        if not node.is_finished_ok:
+            detail = node.exit_message or f"exit status {node.exit_status}"
+            if node.exit_status == LammpsBaseWorkChain.exit_codes.ERROR_SIMULATION_FAILED.status:
+                return self.exit_codes.ERROR_SIMULATION_FAILED.format(detail=detail)
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pk=node.pk, detail=detail)
+        self.ctx.structure = node.outputs.structure
+        self.ctx.runs.append(node)
+        volume = self.ctx.structure.get_cell_volume()
+        change = abs(volume - self.ctx.volumes[-1]) / self.ctx.volumes[-1]
+        self.ctx.volumes.append(volume)
+        self.ctx.converged = self.ctx.stage["box_relax"] is None or change < self.inputs.volume_convergence.value
+        self.report(f"minimisation {self.ctx.iteration}: volume change {change:.3%}"
+                    + (" (converged)" if self.ctx.converged else ""))
+        return None
+
+    def results(self):
+        if not self.ctx.converged:
+            change = abs(self.ctx.volumes[-1] - self.ctx.volumes[-2]) / self.ctx.volumes[-2]
+            return self.exit_codes.ERROR_CELL_NOT_CONVERGED.format(change=change, n=self.ctx.iteration)
+        last = self.ctx.runs[-1]
+        structures = {f"structure_{k}": node.outputs.structure for k, node in enumerate(self.ctx.runs, start=1)}
+        summary = relax_summary(last.outputs.results, structure_0=self.inputs.structure, **structures)
+        self.out("structure", self.ctx.structure)
+        self.out("energy", summary["energy"])
+        self.out("results", summary["results"])
+        if "trajectory" in last.outputs:
+            self.out("trajectory", last.outputs.trajectory)
+        return None
