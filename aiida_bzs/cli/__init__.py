@@ -23,3 +23,4 @@ def cmd_root():
 from . import setup  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 from . import structures  # noqa: E402,F401
+from . import scatter  # noqa: E402,F401

@@ -1,0 +1,166 @@
+"""``aiida-bzs scatter``: XRD and PDF of structures, compared with measured data, in one command.
+
+Runs :class:`~aiida_bzs.workflows.scattering.ScatteringWorkChain` in this process (no daemon
+needed), prints a table (atoms, device, time, Rwp, Scherrer size) and writes the overlay PNG.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from . import cmd_root
+
+
+def _label(text: str, taken: set[str]) -> str:
+    label = re.sub(r"\W+", "_", text).strip("_") or "structure"
+    if label[0].isdigit():
+        label = f"s_{label}"
+    base, k = label, 2
+    while label in taken:
+        label, k = f"{base}_{k}", k + 1
+    taken.add(label)
+    return label
+
+
+def load_structure(identifier: str):
+    """A StructureData from a file (any ASE-readable format, stored as a new node) or a node
+    identifier (pk, UUID or label); returns (node, suggested label)."""
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    path = Path(identifier)
+    if path.is_file():
+        import ase.io
+
+        try:
+            atoms = ase.io.read(path)
+        except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
+            raise click.BadParameter(f"{path}: cannot read a structure ({exc})") from None
+        if len(atoms) == 0:
+            raise click.BadParameter(f"{path}: the structure is empty")
+        node = orm.StructureData(ase=atoms)
+        node.label = path.stem
+        return node.store(), path.stem
+    try:
+        node = orm.load_node(identifier)
+    except (NotExistent, MultipleObjectsError, ValueError) as exc:
+        raise click.BadParameter(f"{identifier!r} is neither a file nor a node ({exc})") from None
+    if not isinstance(node, orm.StructureData):
+        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a StructureData")
+    return node, node.label or f"structure_{node.pk}"
+
+
+@cmd_root.command("scatter")
+@click.argument("structures", nargs=-1, required=True)
+@click.option("--xrd", "want_xrd", is_flag=True, help="Show and compare the XRD pattern (default: both).")
+@click.option("--pdf", "want_pdf", is_flag=True, help="Show and compare the PDF (default: both).")
+@click.option("--wavelength", default=None, help="Å or anode (Cu, Mo, Co, Ag); default Cu Kα1 1.5406 Å.")
+@click.option("--compare", "compare_xrd", type=click.Path(exists=True, dir_okay=False),
+              help="Measured XRD file (columns 2θ or Q, intensity[, σ]).")
+@click.option("--compare-axis", type=click.Choice(["two_theta", "q"]), default="two_theta", show_default=True,
+              help="First column of the --compare file: 2θ (degrees) or Q (Å⁻¹).")
+@click.option("--compare-pdf", type=click.Path(exists=True, dir_okay=False),
+              help="Measured PDF file (columns r in Å, G(r) in Å⁻²).")
+@click.option("--nanoparticles", "-n", "diameters", type=float, multiple=True,
+              help="Also cut spheres of this diameter (nm) from the first structure; repeat the option.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the overlay PNG here.")
+@click.option("--protocol", type=click.Choice(["fast", "balanced", "stringent"]), default=None,
+              help="Preset of workflows/protocols/scattering.yaml (default balanced).")
+@click.option("--periodic", is_flag=True, help="Periodic mode: bulk pattern of periodic cells (no surfaces).")
+@click.option("--radiation", type=click.Choice(["xray", "neutron"]), default=None, help="Default xray.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Device of --code (default cpu).")
+@click.option("--code", "code_label_", default=None, help="aiida-bzs-scatter code (default bzs_scatter@localhost).")
+@click.option("--gpu-code", default=None, help="Code on a GPU computer for structures above gpu_min_atoms.")
+def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare_axis, compare_pdf, diameters,
+                plot_path, protocol, periodic, radiation, device, code_label_, gpu_code):
+    """XRD and PDF of STRUCTURES (files or node identifiers) through AiiDA, with Rwp against
+    measured data and a figure-4-style plot. Example:
+
+        aiida-bzs scatter crystal.cif -n 2 -n 5 -n 10 --compare np.xy --plot fig4.png
+    """
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from ..analysis.errors import AnalysisInputError
+    from ..analysis.scattering_units import resolve_wavelength
+    from ..calculations.functions.nanoparticle import cut_nanoparticle
+    from ..common.codes import MissingCodeError
+    from ..data.measured_pattern import MeasuredPatternData
+    from ..workflows.scattering import ScatteringWorkChain
+
+    taken: set[str] = set()
+    nodes = {}
+    for identifier in structures:
+        node, label = load_structure(identifier)
+        nodes[_label(label, taken)] = node
+    first = next(iter(nodes.values()))
+    for diameter in diameters:
+        if diameter <= 0:
+            raise click.BadParameter(f"nanoparticle diameter must be > 0 nm, got {diameter}")
+        particle = cut_nanoparticle(first, orm.Float(diameter * 5.0))
+        nodes[_label(f"np_{diameter:g}nm".replace(".", "p"), taken)] = particle
+        click.echo(f"nanoparticle {diameter:g} nm: {len(particle.sites)} atoms (pk {particle.pk})")
+
+    overrides: dict = {"parameters": {}, "plot": {}}
+    try:
+        if wavelength is not None:
+            overrides["xrd"] = {"wavelength": resolve_wavelength(wavelength)}
+        lam = resolve_wavelength(wavelength) if wavelength or compare_axis == "two_theta" else None
+        measured_xrd = MeasuredPatternData.from_file(compare_xrd, "xrd", compare_axis, lam).store() if compare_xrd else None
+        measured_pdf = MeasuredPatternData.from_file(compare_pdf, "pdf", "r").store() if compare_pdf else None
+    except AnalysisInputError as exc:
+        raise click.UsageError(str(exc)) from None
+    if measured_xrd is not None and compare_axis == "two_theta" and wavelength is None:
+        click.echo("note: measured 2θ data taken at Cu Kα1 (1.5406 Å); give --wavelength otherwise")
+    if periodic:
+        overrides["parameters"]["mode"] = "periodic"
+    if radiation:
+        overrides["parameters"]["radiation"] = radiation
+    if device:
+        overrides["parameters"]["device"] = device
+    panels = [k for k, wanted in (("xrd", want_xrd), ("pdf", want_pdf)) if wanted] or ["xrd", "pdf"]
+    overrides["plot"]["panels"] = panels
+    try:
+        builder = ScatteringWorkChain.get_builder_from_protocol(
+            nodes, code=code_label_, protocol=protocol, overrides=overrides,
+            measured_xrd=measured_xrd if "xrd" in panels else None,
+            measured_pdf=measured_pdf if "pdf" in panels else None, gpu_code=gpu_code,
+        )
+        if code_label_ is None:
+            from ..common.codes import code_label, load_code
+
+            builder.code = load_code(code_label("bzs_scatter"))
+    except MissingCodeError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    click.echo(f"running ScatteringWorkChain on {len(nodes)} structure(s): {', '.join(nodes)}")
+    results, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise click.ClickException(f"ScatteringWorkChain pk={node.pk} failed: {node.exit_message or node.exit_status}")
+    _print_table(node, nodes, results)
+    if plot_path:
+        Path(plot_path).write_bytes(results["plot"].get_object_content("scattering.png", mode="rb"))
+        click.echo(f"plot written to {plot_path} (SinglefileData pk={results['plot'].pk})")
+    click.echo(f"ScatteringWorkChain pk={node.pk}")
+
+
+def _print_table(node, nodes, results) -> None:
+    scherrer = results["scherrer"].get_dict()
+    comparisons = results.get("comparisons", {})
+    header = f"{'label':<16} {'atoms':>8} {'device':>6} {'time/s':>8} {'Rwp XRD':>8} {'Rwp PDF':>8} {'Scherrer/nm':>11}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for label in nodes:
+        calc = node.base.links.get_outgoing(link_label_filter=f"scatter_{label}").one().node
+        meta = calc.outputs.output_parameters.get_dict()
+        fits = comparisons.get(label, {})
+        rwp = {k: f"{fits[k]['rwp']:.4f}" if k in fits else "-" for k in ("xrd", "pdf")}
+        size = scherrer.get(label, {}).get("size_nm")
+        click.echo(
+            f"{label:<16} {meta.get('n_atoms', 0):>8} {meta.get('device', '?'):>6} "
+            f"{meta.get('compute_time_s', 0):>8.2f} {rwp['xrd']:>8} {rwp['pdf']:>8} "
+            f"{(f'{size:.2f}' if size else '-'):>11}"
+        )
