@@ -77,8 +77,11 @@ def yaml_to_yace(yaml_path: Path, yace_path: Path) -> Path:
     return yace_path
 
 
-class AcePotentialData(orm.Data):
+class AcePotentialData(orm.FolderData):
     """An ACE potential: ``potential.yaml`` (B-basis), ``potential.yace`` (C-tilde), optional ``.asi``.
+
+    A ``FolderData`` so that tools run as aiida-shell ShellJobs (``pace_activeset``) receive the
+    three files directly as a folder input.
 
     Attributes: ``elements`` (sorted symbols), ``cutoff`` (Å), ``n_functions`` (element -> number
     of basis functions), ``md5`` (of the .yaml), ``md5_asi`` (of the active set, or None).
