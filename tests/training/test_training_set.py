@@ -19,7 +19,8 @@ from aiida_bzs.calculations.functions.training_set import (
 )
 from aiida_bzs.data.training_set import DatasetError, TrainingSetData
 
-FAKE_REFERENCES = {"Ba": -700.0, "Zr": -1300.0, "S": -300.0}  # eV, as in conftest.labelled_images
+from training_helpers import FAKE_REFERENCES
+
 
 
 def assert_same_labels(expected, actual):
