@@ -24,3 +24,4 @@ from . import setup  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 from . import structures  # noqa: E402,F401
 from . import scatter  # noqa: E402,F401
+from . import analysis  # noqa: E402,F401

@@ -1,0 +1,193 @@
+"""Calcfunctions that record the structure analyses of :mod:`aiida_bzs.analysis` in the graph.
+
+Each wraps one pure function; results are compact ``ArrayData`` (per-atom CN arrays, histograms,
+g(r)) with the scalar summary also set as attributes, so they can be queried.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from ...analysis import angles as _angles
+from ...analysis import contacts as _contacts
+from ...analysis import coordination as _coordination
+from ...analysis import density as _density
+from ...analysis import rdf as _rdf
+from ...analysis.standard import StructureAnalysis
+from ...common.structure_nodes import atoms_from_structure
+
+
+def _array_node(arrays: dict[str, np.ndarray], **attributes) -> orm.ArrayData:
+    node = orm.ArrayData()
+    for name, array in arrays.items():
+        node.set_array(name, np.asarray(array))
+    for key, value in attributes.items():
+        node.base.attributes.set(key, value)
+    return node
+
+
+@calcfunction
+def mass_density(structure: orm.StructureData) -> orm.Dict:
+    """Mass density (g/cm³), number density (Å⁻³) and volume (Å³) of a 3D-periodic structure."""
+    atoms = atoms_from_structure(structure)
+    return orm.Dict(
+        {
+            "density": _density.mass_density(atoms),
+            "number_density": _density.number_density(atoms),
+            "volume": float(atoms.get_volume()),
+            "n_atoms": len(atoms),
+            "counts": {s: int(n) for s, n in zip(*np.unique(atoms.get_chemical_symbols(),
+                                                              return_counts=True))},
+        }
+    )
+
+
+@calcfunction
+def coordination(
+    structure: orm.StructureData, centre: orm.Str, neighbour: orm.Str, cutoff: orm.Float
+) -> orm.ArrayData:
+    """Per-atom CN and mean bond length (Å) of ``centre`` by ``neighbour`` within ``cutoff`` (Å).
+
+    Arrays: ``cn`` (per atom, -1 for non-centres), ``bond_length`` (Å, NaN where undefined),
+    ``cn_values``/``cn_counts`` (histogram), ``bond_length_cn``/``bond_length_mean`` (Å per CN).
+    """
+    result = _coordination.coordination(
+        atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value
+    )
+    centres = result.cn >= 0
+    return _array_node(
+        result.to_arrays(),
+        centre=result.centre,
+        neighbour=result.neighbour,
+        cutoff=result.cutoff,
+        n_centres=int(centres.sum()),
+        mean_cn=float(result.cn[centres].mean()) if centres.any() else 0.0,
+        mean_bond_length=float(np.nanmean(result.bond_length)) if (result.cn > 0).any() else None,
+    )
+
+
+@calcfunction
+def radial_distribution(
+    structure: orm.StructureData, r_max: orm.Float, bin_width: orm.Float
+) -> orm.ArrayData:
+    """Total and partial g(r) up to ``r_max`` (Å) in bins of ``bin_width`` (Å).
+
+    Arrays: ``r`` (Å), ``total``, ``g_<A>_<B>`` for each species pair (heavier element first).
+    """
+    result = _rdf.radial_distribution(
+        atoms_from_structure(structure), r_max=r_max.value, bin_width=bin_width.value
+    )
+    return _array_node(result.to_arrays(), counts=result.counts, r_max=r_max.value,
+                       bin_width=bin_width.value)
+
+
+@calcfunction
+def bond_angle_distribution(
+    structure: orm.StructureData,
+    centre: orm.Str,
+    neighbour: orm.Str,
+    cutoff: orm.Float,
+    bins: orm.Int,
+) -> orm.ArrayData:
+    """Neighbour–centre–neighbour angle distribution (degrees), e.g. S–Zr–S with Zr–S < 3.1 Å.
+
+    Arrays: ``angle`` (bin centres, °), ``density`` (per degree, unit area), ``counts``.
+    """
+    result = _angles.bond_angle_distribution(
+        atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value,
+        bins=bins.value,
+    )
+    return _array_node(result.to_arrays(), centre=result.centre, neighbour=result.neighbour,
+                       cutoff=result.cutoff, n_angles=result.n_angles)
+
+
+@calcfunction
+def close_contacts(
+    structure: orm.StructureData, species: orm.Str, cutoff: orm.Float
+) -> orm.ArrayData:
+    """Like-atom close contacts (e.g. S–S < 2.5 Å).
+
+    Arrays: ``per_atom`` (close partners per atom, -1 for other species), ``distances`` (Å,
+    one per pair); attributes: the counts and fraction of atoms in contact.
+    """
+    result = _contacts.close_contacts(atoms_from_structure(structure), species.value, cutoff.value)
+    return _array_node({"per_atom": result.per_atom, "distances": result.distances},
+                       **result.summary())
+
+
+# --- rebuilding pure results from nodes (for plots and tables) ---------------------------------
+
+#: ``plot_comparison`` input keys: ``<kind>_<index>`` or ``<kind>_<index>_<centre>_<neighbour>``.
+_RESULT_KEY = re.compile(
+    r"^(?:(?P<kind>density|rdf|contacts)_(?P<i>\d+)"
+    r"|(?P<bkind>coordination|angles)_(?P<bi>\d+)_(?P<bond>[A-Z][a-z]?_[A-Z][a-z]?))$"
+)
+
+
+def _arrays(node: orm.ArrayData) -> dict[str, np.ndarray]:
+    return {name: node.get_array(name) for name in node.get_arraynames()}
+
+
+def structure_analysis_from_nodes(nodes: dict[str, orm.Data]) -> StructureAnalysis:
+    """Rebuild a :class:`StructureAnalysis` from one structure's result nodes.
+
+    ``nodes`` maps ``density``, ``rdf``, ``contacts``, ``coordination_<C>_<N>`` and
+    ``angles_<C>_<N>`` to the nodes the calcfunctions of this module returned.
+    """
+    density = nodes["density"].get_dict()
+    rdf_node = nodes["rdf"]
+    rdf = _rdf.RadialDistribution.from_arrays(_arrays(rdf_node),
+                                              rdf_node.base.attributes.get("counts"))
+    contacts_node = nodes["contacts"]
+    contacts = _contacts.CloseContacts(
+        contacts_node.base.attributes.get("species"),
+        contacts_node.base.attributes.get("cutoff"),
+        contacts_node.get_array("per_atom"),
+        contacts_node.get_array("distances"),
+    )
+    cns, adfs = {}, {}
+    for key, node in nodes.items():
+        kind, _, bond = key.partition("_")
+        if kind not in ("coordination", "angles"):
+            continue
+        centre, neighbour = bond.split("_")
+        cutoff = node.base.attributes.get("cutoff")
+        if kind == "coordination":
+            cns[(centre, neighbour)] = _coordination.Coordination.from_arrays(
+                centre, neighbour, cutoff, _arrays(node))
+        else:
+            adfs[(centre, neighbour)] = _angles.BondAngleDistribution.from_arrays(
+                centre, neighbour, cutoff, _arrays(node))
+    return StructureAnalysis(density["n_atoms"], density["density"], cns, adfs, rdf, contacts)
+
+
+@calcfunction
+def plot_comparison(labels: orm.List, **results: orm.Data) -> dict[str, orm.SinglefileData]:
+    """Comparison figures (PNG, 200 dpi) of the analysed structures named in ``labels``.
+
+    ``results`` keys: ``density_<i>``, ``rdf_<i>``, ``contacts_<i>``, ``coordination_<i>_<C>_<N>``
+    and ``angles_<i>_<C>_<N>``, with ``i`` the index into ``labels``. Outputs ``overview`` (all
+    panels), ``coordination``, ``rdf`` and ``angles``.
+    """
+    from ...analysis.plots import comparison_pngs
+
+    grouped: dict[int, dict[str, orm.Data]] = {}
+    for key, node in results.items():
+        match = _RESULT_KEY.match(key)
+        if match is None:
+            raise ValueError(f"unexpected input {key!r}; see the docstring for the key pattern")
+        if match["kind"]:
+            grouped.setdefault(int(match["i"]), {})[match["kind"]] = node
+        else:
+            grouped.setdefault(int(match["bi"]), {})[f"{match['bkind']}_{match['bond']}"] = node
+    label_list = labels.get_list()
+    analyses = {label_list[i]: structure_analysis_from_nodes(grouped[i]) for i in sorted(grouped)}
+    return {
+        name: orm.SinglefileData(io.BytesIO(png), filename=f"{name}.png")
+        for name, png in comparison_pngs(analyses).items()
+    }
