@@ -31,6 +31,7 @@ DEFAULT_FIT_PARAMETERS: dict = {
     "loss": {"kappa": 0.3, "L1_coeffs": 1e-8, "L2_coeffs": 1e-8},
     "weighting": None,  # None: uniform; else pacemaker's weighting dict (e.g. EnergyBasedWeightingPolicy)
     "optimizer": "BFGS",
+    "optimizer_options": {},  # passed to scipy.optimize.minimize (e.g. {'gtol': 1e-6, 'maxcor': 100})
     "max_iterations": 100,
     "ladder": None,  # None: fit the whole basis; else {'step': int or fraction, 'type': 'power_order'}
     "repulsion": "auto",  # ZBL core repulsion from the shortest distance in the data; None: off
@@ -56,7 +57,7 @@ def _merge(defaults: Mapping, given: Mapping, path: str = "") -> dict:
         name = f"{path}{key}"
         if key not in defaults:
             raise FitParameterError(f"unknown fitting parameter '{name}'; allowed: {sorted(defaults)}")
-        if isinstance(defaults[key], Mapping) and isinstance(value, Mapping) and key not in ("weighting",):
+        if isinstance(defaults[key], Mapping) and isinstance(value, Mapping) and key not in ("weighting", "optimizer_options"):
             # sub-dictionaries accept only known keys, except where pacemaker allows extras
             if key in ("loss", "backend"):
                 merged = copy.deepcopy(dict(defaults[key]))
@@ -135,6 +136,8 @@ def validate_fit_parameters(parameters: Mapping | None) -> dict:
     _require(kappa == "auto" or (isinstance(kappa, (int, float)) and 0.0 <= kappa <= 1.0),
              f"'loss.kappa' must be in [0, 1] or 'auto', got {kappa!r}")
 
+    _require(isinstance(params["optimizer_options"], Mapping),
+             f"'optimizer_options' must be a mapping, got {params['optimizer_options']!r}")
     _require(params["optimizer"] in OPTIMIZERS,
              f"'optimizer' must be one of {OPTIMIZERS}, got {params['optimizer']!r}")
     maxiter = params["max_iterations"]
@@ -145,8 +148,10 @@ def validate_fit_parameters(parameters: Mapping | None) -> dict:
     if ladder is not None and ladder is not False:
         _require(isinstance(ladder, Mapping) and "step" in ladder,
                  f"'ladder' must be null or {{'step': int or fraction, 'type': ...}}, got {ladder!r}")
-        _require(isinstance(ladder["step"], (int, float)) and ladder["step"] > 0,
-                 f"'ladder.step' must be a positive number, got {ladder['step']!r}")
+        step = ladder["step"]
+        _require((isinstance(step, int) and step >= 1) or (isinstance(step, float) and 0 < step < 1),
+                 f"'ladder.step' must be a number of functions (integer >= 1) or a fraction in (0, 1), "
+                 f"got {step!r}")
         _require(ladder.get("type", "power_order") in LADDER_TYPES,
                  f"'ladder.type' must be one of {LADDER_TYPES}, got {ladder.get('type')!r}")
         params["ladder"] = {"step": ladder["step"], "type": ladder.get("type", "power_order")}
@@ -197,6 +202,8 @@ def build_input_yaml(
         data["test_filename"] = test_filename
 
     fit = {"loss": dict(p["loss"]), "optimizer": p["optimizer"], "maxiter": p["max_iterations"]}
+    if p["optimizer_options"]:
+        fit["options"] = dict(p["optimizer_options"])
     if p["weighting"]:
         fit["weighting"] = dict(p["weighting"])
     if p["repulsion"]:

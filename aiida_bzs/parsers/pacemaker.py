@@ -1,0 +1,94 @@
+"""Parser of ``PacemakerCalculation`` (``bzs.pacemaker``).
+
+Reads the retrieved log, metrics tables and potential (text parsing in
+:mod:`aiida_bzs.parsers.pacemaker_files`); outputs the potential, the final RMSE (energy
+meV/atom, forces meV/Å) and the per-iteration history; maps failures to the CalcJob's exit codes.
+A fit that hit ``max_iterations`` still returns its potential, flagged ``converged: False``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from aiida import orm
+from aiida.parsers import Parser
+
+from ..data.ace_potential import AcePotentialData
+from .pacemaker_files import diagnose_failure, parse_log, parse_metrics_table, summarise_metrics, HISTORY_COLUMNS
+
+__all__ = ("PacemakerParser",)
+
+
+class PacemakerParser(Parser):
+    """Turn a pacemaker run folder into potential, metrics and history nodes."""
+
+    def _read(self, name: str) -> str | None:
+        try:
+            return self.retrieved.base.repository.get_object_content(name, mode="r")
+        except (FileNotFoundError, OSError):
+            return None
+
+    def parse(self, **kwargs):
+        calc = self.node.process_class
+        log = self._read(calc.LOG_FILE)
+        stderr = self._read(calc.STDERR_FILE) or ""
+        if log is None:
+            label, details = diagnose_failure(stderr, "")
+            if label:
+                return self.exit_codes[label].format(details=details)
+            return self.exit_codes.ERROR_OUTPUT_LOG_MISSING
+
+        log_info = parse_log(log)
+        train = parse_metrics_table(self._read(calc.METRICS_FILE) or "")
+        test = parse_metrics_table(self._read(calc.TEST_METRICS_FILE) or "")
+        summary = summarise_metrics(train, test)
+
+        if train:
+            self.out("metrics_history", _history_node(train, test))
+
+        potential_text = self._read(calc.POTENTIAL_FILE)
+        if potential_text is None:
+            label, details = diagnose_failure(stderr, log)
+            if log_info["nan_loss"] or "nan_loss_iteration" in summary:
+                return self.exit_codes.ERROR_NAN_LOSS.format(iteration=summary.get("nan_loss_iteration", "?"))
+            if label:
+                return self.exit_codes[label].format(details=details)
+            return self.exit_codes.ERROR_OUTPUT_POTENTIAL_MISSING
+        if not train:
+            return self.exit_codes.ERROR_OUTPUT_METRICS_MISSING
+
+        converged = bool(log_info["optimizer_success"])
+        metrics = {
+            **summary,
+            "converged": converged,
+            "optimizer_message": log_info["optimizer_message"],
+            "n_evaluations": log_info["nfev"],
+            "setup_time": log_info.get("setup_time"),
+            "fit_time": log_info.get("fit_time"),
+            "wall_time": log_info.get("wall_time"),
+            "units": {"energy": "meV/atom", "forces": "meV/Å", "time": "s"},
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "potential.yaml"
+            path.write_text(potential_text)
+            self.out("potential", AcePotentialData(path))
+        self.out("metrics", orm.Dict(metrics))
+
+        if "nan_loss_iteration" in summary or log_info["nan_loss"]:
+            return self.exit_codes.ERROR_NAN_LOSS.format(iteration=summary.get("nan_loss_iteration", "?"))
+        if not converged:
+            return self.exit_codes.ERROR_MAX_ITERATIONS_REACHED
+        return None
+
+
+def _history_node(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> orm.ArrayData:
+    """ArrayData with ``train_<column>`` and ``test_<column>`` arrays (meV/atom, meV/Å)."""
+    node = orm.ArrayData()
+    for prefix, table in (("train", train), ("test", test)):
+        for column, factor in HISTORY_COLUMNS.items():
+            if column in table:
+                node.set_array(f"{prefix}_{column}", np.asarray(table[column]) * factor)
+    node.base.attributes.set("units", {"rmse_epa": "meV/atom", "rmse_f_comp": "meV/Å", "mae_f_comp": "meV/Å"})
+    return node

@@ -1,0 +1,290 @@
+"""``FitAceWorkChain`` (``bzs.fit``): from a labelled dataset to ACE potentials with RMSE,
+parity plots and active sets, for the study's two versions in one call.
+
+Per version — ``filtered`` (structures more than ``filter.max_energy_above_min`` eV/atom above
+the lowest removed; used for quantitative results) and ``full`` (every structure; more robust
+at close contacts) — the chain runs: filter (calcfunction) → train/test split (calcfunction) →
+``PacemakerCalculation`` → active set (``pace_activeset`` ShellJob on the B-basis .yaml) →
+parity on the test set (calcfunction: ArrayData + PNG). When the filter removes nothing the
+two versions are the same fit and it runs once. Numbers come from ``protocols/fit.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+from aiida import orm
+from aiida.engine import ToContext, WorkChain, if_
+
+from ..calculations.functions.ace import evaluate_potential, pacemaker_dataset_file
+from ..calculations.functions.training_set import filter_training_set, split_training_set
+from ..calculations.pace_tools import activeset_builder
+from ..calculations.pacemaker import PacemakerCalculation
+from ..common.codes import MissingCodeError, code_label, load_code
+from ..common.fit_checks import FitInputError, check_fit_inputs
+from ..common.pacemaker_input import FitParameterError
+from ..data.ace_potential import AcePotentialData
+from ..data.training_set import TrainingSetData
+from .protocols import ProtocolError, get_protocol
+
+__all__ = ("FitAceWorkChain", "deep_update", "fit_settings")
+
+VERSIONS = ("filtered", "full")
+#: exit statuses of PacemakerCalculation whose potential is usable (410: max_iterations reached)
+USABLE_FIT_STATUSES = (0, 410)
+
+
+def deep_update(base: Mapping, overrides: Mapping) -> dict:
+    """Copy of ``base`` with ``overrides`` merged in recursively (mappings merge, rest replaces)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def fit_settings(inputs: Mapping) -> dict:
+    """Protocol preset merged with the user's overrides: parameters, versions, filter, split."""
+    protocol = inputs.get("protocol")
+    settings = get_protocol("fit", protocol.value if protocol is not None else None)
+    if "parameters" in inputs:
+        settings["parameters"] = deep_update(settings["parameters"], inputs["parameters"].get_dict())
+    if "versions" in inputs:
+        settings["versions"] = list(inputs["versions"].get_list())
+    for key in ("filter", "split"):
+        if key in inputs:
+            settings[key] = deep_update(settings.get(key, {}), inputs[key].get_dict())
+    if "active_set" in inputs:
+        settings["active_set"] = bool(inputs["active_set"].value)
+    return settings
+
+
+def split_sizes(n_structures: int, test_fraction: float) -> tuple[int, int]:
+    """(train, test) sizes the split calcfunction will produce for ``n_structures``."""
+    n_test = int(round(test_fraction * n_structures))
+    return n_structures - n_test, n_test
+
+
+def check_split(n_structures: int, settings: Mapping, label: str) -> str | None:
+    """Why ``n_structures`` cannot be split as ``settings['split']`` asks, or None."""
+    fraction = float(settings["split"].get("test_fraction", 0.1))
+    n_train, n_test = split_sizes(n_structures, fraction)
+    minimum = int(settings.get("min_train_structures", 1))
+    if n_test < 1:
+        return (f"{label}: {n_structures} structures with test_fraction {fraction} leave no test structure; "
+                f"need at least {int(round(0.5 / fraction)) if fraction > 0 else 'a positive test_fraction and'} "
+                f"structures or a larger test_fraction (or pass test_set)")
+    if n_train < minimum:
+        return (f"{label}: {n_structures} structures leave {n_train} for training after the test split "
+                f"(test_fraction {fraction}); the protocol needs at least {minimum}")
+    return None
+
+
+def validate_inputs(inputs, _ctx=None) -> str | None:
+    """Refuse at launch what cannot fit: bad protocol/parameters/versions, element or cutoff
+    mismatch with the dataset, too few structures for the split."""
+    try:
+        settings = fit_settings(inputs)
+    except ProtocolError as exc:
+        return str(exc)
+    unknown = sorted(set(settings["versions"]) - set(VERSIONS))
+    if unknown or not settings["versions"]:
+        return f"versions must be a non-empty subset of {list(VERSIONS)}, got {settings['versions']}"
+    training_set = inputs.get("training_set")
+    if training_set is None:
+        return None
+    try:
+        check_fit_inputs(training_set, settings["parameters"], inputs.get("test_set"), inputs.get("initial_potential"))
+    except (FitInputError, FitParameterError) as exc:
+        return str(exc)
+    if "test_set" not in inputs:
+        return check_split(len(training_set), settings, f"training set pk {training_set.pk}")
+    return None
+
+
+class FitAceWorkChain(WorkChain):
+    """Fit the filtered and full ACE potentials of a labelled dataset (energies eV, forces eV/Å).
+
+    Outputs per version namespace: ``potential`` (with active set), ``metrics`` (pacemaker's
+    train/test RMSE, meV/atom and meV/Å), ``metrics_history``, ``test_metrics`` (parity on the
+    test set), ``parity`` (ArrayData), ``parity_plot`` (PNG), ``training_set``, ``test_set``.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input("training_set", valid_type=TrainingSetData, help="Labelled dataset (eV, eV/Å).")
+        spec.input("test_set", valid_type=TrainingSetData, required=False,
+                   help="Held-out set; when given, no split is made.")
+        spec.input("code", valid_type=orm.AbstractCode, help="The pacemaker code.")
+        spec.input("activeset_code", valid_type=orm.AbstractCode, required=False,
+                   help=f"pace_activeset code (default: {code_label('pace_activeset')}).")
+        spec.input("protocol", valid_type=orm.Str, required=False, serializer=orm.to_aiida_type,
+                   help="fast, balanced (default) or stringent (protocols/fit.yaml).")
+        spec.input("parameters", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="Overrides of the protocol's fitting parameters (merged recursively).")
+        spec.input("versions", valid_type=orm.List, required=False, serializer=orm.to_aiida_type,
+                   help="Which of ['filtered', 'full'] to fit (protocol default: both).")
+        spec.input("filter", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="Filter criteria of the filtered version (max_energy_above_min eV/atom, ...).")
+        spec.input("split", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="{'test_fraction': 0.1, 'seed': 0}")
+        spec.input("active_set", valid_type=orm.Bool, required=False, serializer=orm.to_aiida_type,
+                   help="Compute the active set (.asi) for extrapolation grades (protocol default: yes).")
+        spec.input("initial_potential", valid_type=AcePotentialData, required=False,
+                   help="Continue from this potential (e.g. the previous active-learning generation).")
+        spec.input("options", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="metadata.options of the pacemaker jobs (e.g. max_wallclock_seconds).")
+        spec.inputs.validator = validate_inputs
+
+        for version in VERSIONS:
+            spec.output_namespace(version, required=False, help=f"The {version} potential and its evaluation.")
+            spec.output(f"{version}.potential", valid_type=AcePotentialData)
+            spec.output(f"{version}.metrics", valid_type=orm.Dict, help="pacemaker's final RMSE, convergence.")
+            spec.output(f"{version}.metrics_history", valid_type=orm.ArrayData, required=False)
+            spec.output(f"{version}.test_metrics", valid_type=orm.Dict, help="RMSE on the test set.")
+            spec.output(f"{version}.parity", valid_type=orm.ArrayData)
+            spec.output(f"{version}.parity_plot", valid_type=orm.SinglefileData)
+            spec.output(f"{version}.training_set", valid_type=TrainingSetData)
+            spec.output(f"{version}.test_set", valid_type=TrainingSetData)
+
+        spec.outline(
+            cls.setup,
+            cls.prepare_datasets,
+            cls.run_fits,
+            cls.inspect_fits,
+            if_(cls.should_compute_active_set)(cls.run_active_sets, cls.inspect_active_sets),
+            cls.evaluate,
+            cls.results,
+        )
+        spec.exit_code(301, "ERROR_TOO_FEW_STRUCTURES", message="{details}")
+        spec.exit_code(302, "ERROR_MISSING_CODE", message="{details}")
+        spec.exit_code(310, "ERROR_FIT_FAILED", message="the pacemaker fit of version {version} failed: {details}")
+        spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED",
+                       message="pace_activeset failed for version {version}: {details}")
+
+    def setup(self):
+        """Resolve the protocol and the codes."""
+        self.ctx.settings = fit_settings(self.inputs)
+        self.report(f"fitting versions {self.ctx.settings['versions']} with protocol "
+                    f"{self.inputs.protocol.value if 'protocol' in self.inputs else 'default'}")
+        if self.ctx.settings.get("active_set", True):
+            try:
+                self.ctx.activeset_code = (self.inputs.activeset_code if "activeset_code" in self.inputs
+                                           else load_code(code_label("pace_activeset")))
+            except MissingCodeError as exc:
+                return self.exit_codes.ERROR_MISSING_CODE.format(details=str(exc))
+        return None
+
+    def prepare_datasets(self):
+        """Filter, split and check sizes per version; identical versions share one fit."""
+        settings = self.ctx.settings
+        self.ctx.sets = {}
+        self.ctx.alias = {}
+        full = self.inputs.training_set
+        for version in settings["versions"]:
+            dataset = full
+            if version == "filtered":
+                dataset = filter_training_set(full, orm.Dict(settings["filter"]))
+                self.report(f"filter {settings['filter']} kept {len(dataset)} of {len(full)} structures")
+                if "full" in settings["versions"] and len(dataset) == len(full):
+                    self.report("the filter removed nothing: 'filtered' and 'full' are the same fit")
+                    self.ctx.alias["filtered"] = "full"
+                    continue
+            if "test_set" in self.inputs:
+                self.ctx.sets[version] = {"train": dataset, "test": self.inputs.test_set}
+                continue
+            problem = check_split(len(dataset), settings, f"{version} set")
+            if problem:
+                return self.exit_codes.ERROR_TOO_FEW_STRUCTURES.format(details=problem)
+            self.ctx.sets[version] = split_training_set(dataset, orm.Dict(settings["split"]))
+        return None
+
+    def run_fits(self):
+        """Submit one PacemakerCalculation per distinct version."""
+        futures = {}
+        for version, sets in self.ctx.sets.items():
+            builder = PacemakerCalculation.get_builder()
+            builder.code = self.inputs.code
+            builder.training_set = sets["train"]
+            builder.test_set = sets["test"]
+            builder.parameters = orm.Dict(self.ctx.settings["parameters"])
+            if "initial_potential" in self.inputs:
+                builder.initial_potential = self.inputs.initial_potential
+            if "options" in self.inputs:
+                builder.metadata.options = self.inputs.options.get_dict()
+            builder.metadata.call_link_label = f"fit_{version}"
+            futures[f"fit_{version}"] = self.submit(builder)
+            self.report(f"submitted pacemaker fit of {version} (pk {futures[f'fit_{version}'].pk}): "
+                        f"{len(sets['train'])} train / {len(sets['test'])} test structures")
+        return ToContext(**futures)
+
+    def inspect_fits(self):
+        """Accept finished fits (also those that hit max_iterations, flagged in metrics)."""
+        self.ctx.potentials = {}
+        for version in self.ctx.sets:
+            calc = self.ctx[f"fit_{version}"]
+            if calc.exit_status not in USABLE_FIT_STATUSES or "potential" not in calc.outputs:
+                return self.exit_codes.ERROR_FIT_FAILED.format(
+                    version=version, details=f"pk {calc.pk} exit status {calc.exit_status}: {calc.exit_message}")
+            if calc.exit_status != 0:
+                self.report(f"{version}: {calc.exit_message} (potential kept, metrics.converged = False)")
+            metrics = calc.outputs.metrics.get_dict()
+            self.report(f"{version}: train RMSE {metrics.get('train_rmse_energy', float('nan')):.2f} meV/atom, "
+                        f"{metrics.get('train_rmse_forces', float('nan')):.1f} meV/Å")
+            self.ctx.potentials[version] = calc.outputs.potential
+        return None
+
+    def should_compute_active_set(self):
+        return bool(self.ctx.settings.get("active_set", True))
+
+    def run_active_sets(self):
+        """pace_activeset on each version's training structures (ShellJob)."""
+        futures = {}
+        for version, sets in self.ctx.sets.items():
+            dataset_file = pacemaker_dataset_file(sets["train"])
+            builder = activeset_builder(self.ctx.activeset_code, self.ctx.potentials[version], dataset_file)
+            builder.metadata.call_link_label = f"activeset_{version}"
+            futures[f"activeset_{version}"] = self.submit(builder)
+        return ToContext(**futures)
+
+    def inspect_active_sets(self):
+        for version in self.ctx.sets:
+            job = self.ctx[f"activeset_{version}"]
+            if not job.is_finished_ok or "potential" not in job.outputs:
+                return self.exit_codes.ERROR_ACTIVE_SET_FAILED.format(
+                    version=version, details=f"pk {job.pk} exit status {job.exit_status}: {job.exit_message}")
+            self.ctx.potentials[version] = job.outputs.potential
+        return None
+
+    def evaluate(self):
+        """Parity on the test set: ArrayData, RMSE Dict and PNG per version."""
+        self.ctx.evaluation = {}
+        for version, sets in self.ctx.sets.items():
+            result = evaluate_potential(self.ctx.potentials[version], sets["test"])
+            metrics = result["metrics"].get_dict()
+            self.report(f"{version}: test RMSE {metrics.get('rmse_energy', float('nan')):.2f} meV/atom, "
+                        f"{metrics.get('rmse_forces', float('nan')):.1f} meV/Å")
+            self.ctx.evaluation[version] = result
+
+    def results(self):
+        for version in self.ctx.settings["versions"]:
+            source = self.ctx.alias.get(version, version)
+            calc = self.ctx[f"fit_{source}"]
+            evaluation = self.ctx.evaluation[source]
+            outputs = {
+                "potential": self.ctx.potentials[source],
+                "metrics": calc.outputs.metrics,
+                "test_metrics": evaluation["metrics"],
+                "parity": evaluation["parity"],
+                "parity_plot": evaluation["parity_plot"],
+                "training_set": self.ctx.sets[source]["train"],
+                "test_set": self.ctx.sets[source]["test"],
+            }
+            if "metrics_history" in calc.outputs:
+                outputs["metrics_history"] = calc.outputs.metrics_history
+            for key, node in outputs.items():
+                self.out(f"{version}.{key}", node)

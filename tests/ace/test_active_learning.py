@@ -1,0 +1,84 @@
+"""ActiveLearningWorkChain at toy scale: 2 generations with real codes throughout.
+
+Generation 0 is the potential of a stored real pacemaker run (its active set is built here by
+the real pace_activeset); generation 1 explores with it (RSS relaxations + MD with pyace),
+selects the 2 most extrapolative structures, labels them with the real pw.x (the fixture
+dataset's settings: 25/200 Ry, Γ only), merges and refits with the real pacemaker. The refit
+uses pacemaker's pyace backend (same fit pipeline, no TensorFlow graph: ~30 s instead of ~3 min);
+this is the second and last real pacemaker fit of the ACE tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aiida_bzs.analysis.ace_selection import select_by_gamma
+
+pytestmark = pytest.mark.slow
+
+
+def test_select_by_gamma_ranks_and_caps():
+    gamma = [0.5, 3.0, 1.2, 8.0, float("nan"), 2.5]
+    assert select_by_gamma(gamma, 2.0).tolist() == [3, 1, 5]
+    assert select_by_gamma(gamma, 2.0, max_selected=2).tolist() == [3, 1]
+    assert select_by_gamma(gamma, 2.0, gamma_ceiling=5.0).tolist() == [1, 5]
+    assert select_by_gamma(gamma, 10.0).tolist() == []
+
+
+@pytest.fixture(scope="module")
+def learning_node(ace_training_set, fitted_potential, ace_code, pseudo_family):
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.workflows.active_learning import ActiveLearningWorkChain
+
+    builder = ActiveLearningWorkChain.get_builder()
+    builder.training_set = ace_training_set
+    builder.initial_potential = fitted_potential
+    builder.pacemaker_code = ace_code("pacemaker")
+    builder.activeset_code = ace_code("pace_activeset")
+    builder.pw_code = ace_code("pw")
+    builder.pseudo_family = pseudo_family.label
+    builder.protocol = "fast"
+    builder.max_generations = 2
+    builder.gamma_threshold = 1.0
+    builder.max_selected = 2
+    builder.fit_parameters = {"backend": {"evaluator": "pyace", "parallel_mode": "serial"}, "max_iterations": 5}
+    builder.label_overrides = {"kpoints_distance": 50.0}  # Γ only, as the fixture dataset
+    _, node = run_get_node(builder)
+    return node
+
+
+def test_two_generations_history(learning_node, ace_training_set, fitted_potential):
+    assert learning_node.is_finished_ok, learning_node.exit_message
+    summary = learning_node.outputs.summary.get_dict()
+    assert summary["n_generations"] == 2
+    assert summary["stop_reason"].startswith("generation limit")
+    gens = learning_node.outputs.generations
+    # generation 0: the given potential, now with its active set, on the initial dataset
+    assert gens.gen_0_potential.md5 == fitted_potential.md5 and gens.gen_0_potential.has_active_set
+    assert gens.gen_0_training_set.uuid == ace_training_set.uuid
+    # generation 1: candidates with γ, ≤ 2 selected, labelled by pw.x, merged, refitted
+    gamma = gens.gen_1_max_gamma.get_array("max_gamma")
+    assert len(gamma) == len(gens.gen_1_candidates) > 0
+    selection = gens.gen_1_selection.get_dict()
+    assert 1 <= len(selection["selected_indices"]) <= 2
+    assert min(selection["selected_gamma"]) > 1.0
+    labelled = gens.gen_1_labelled
+    assert labelled.labelled and len(labelled) == len(gens.gen_1_selected)
+    assert len(gens.gen_1_training_set) == len(ace_training_set) + len(labelled)
+    assert gens.gen_1_potential.md5 != fitted_potential.md5 and gens.gen_1_potential.has_active_set
+    assert learning_node.outputs.potential.uuid == gens.gen_1_potential.uuid
+    assert summary["generations"][1]["test_rmse_energy"] > 0
+
+
+def test_history_is_queryable(learning_node):
+    """Every potential of the loop is reachable from the workchain in the provenance graph."""
+    from aiida import orm
+
+    from aiida_bzs.data.ace_potential import AcePotentialData
+
+    query = orm.QueryBuilder()
+    query.append(orm.WorkflowNode, filters={"id": learning_node.pk}, tag="al")
+    query.append(AcePotentialData, with_incoming="al", edge_filters={"label": {"like": "generations__%"}},
+                 project=["uuid"])
+    assert len(query.all()) == 2

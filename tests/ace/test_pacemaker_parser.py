@@ -1,0 +1,153 @@
+"""PacemakerParser on stored outputs of real pacemaker runs (see fixtures/ace/make_pacemaker_outputs.py).
+
+Each case folder holds the files PacemakerCalculation retrieves; the parser must turn the
+success into nodes with RMSE in meV/atom and meV/Å, and each failure into its exit code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from aiida_bzs.parsers.pacemaker_files import diagnose_failure, parse_log, parse_metrics_table, summarise_metrics
+
+
+def _case(ace_fixtures, name):
+    folder = ace_fixtures / "pacemaker" / name
+    if not folder.is_dir():
+        pytest.fail(f"stored pacemaker output {folder} missing; run tests/fixtures/ace/make_pacemaker_outputs.py")
+    return folder
+
+
+def _read(folder, name):
+    path = folder / name
+    return path.read_text() if path.exists() else ""
+
+
+def parse_case(folder, computer):
+    """Run PacemakerParser on a CalcJobNode whose retrieved folder holds the stored files."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+
+    from aiida_bzs.parsers.pacemaker import PacemakerParser
+
+    node = orm.CalcJobNode(computer=computer, process_type="aiida.calculations:bzs.pacemaker")
+    node.set_option("resources", {"num_machines": 1, "num_mpiprocs_per_machine": 1})
+    node.set_option("output_filename", "pacemaker.out")
+    node.store()
+    retrieved = orm.FolderData()
+    for path in folder.iterdir():
+        if path.name not in ("input.yaml", "README"):
+            retrieved.base.repository.put_object_from_file(str(path), path.name)
+    retrieved.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label="retrieved")
+    retrieved.store()
+    return PacemakerParser.parse_from_node(node, store_provenance=False)
+
+
+# -- plain text parsing ----------------------------------------------------------------------
+def test_metrics_table_units_and_iterations(ace_fixtures):
+    """metrics.txt holds eV/atom and eV/Å; the summary reports meV/atom and meV/Å."""
+    folder = _case(ace_fixtures, "maxiter")
+    train = parse_metrics_table(_read(folder, "metrics.txt"))
+    test = parse_metrics_table(_read(folder, "test_metrics.txt"))
+    assert list(train["iter_num"]) == list(range(len(train["iter_num"])))
+    assert train["iter_num"][-1] == 5  # max_iterations of this run
+    summary = summarise_metrics(train, test)
+    assert summary["n_iterations"] == 5
+    assert summary["train_rmse_energy"] == pytest.approx(train["rmse_epa"][-1] * 1000)
+    assert summary["train_rmse_forces"] == pytest.approx(train["rmse_f_comp"][-1] * 1000)
+    assert summary["test_rmse_energy"] == pytest.approx(test["rmse_epa"][-1] * 1000)
+    # the log prints the same final train RMSE in meV/atom with two decimals
+    log = _read(folder, "log.txt")
+    last = [line for line in log.splitlines() if line.strip().startswith("RMSE:")][-2]
+    assert float(last.split()[1]) == pytest.approx(summary["train_rmse_energy"], abs=0.006)
+
+
+def test_empty_metrics_table():
+    header = "ladder_step cycle_step iter_num loss rmse_epa\n"
+    assert parse_metrics_table(header) == {}
+    assert parse_metrics_table("") == {}
+
+
+def test_log_optimizer_result_and_timings(ace_fixtures):
+    info = parse_log(_read(_case(ace_fixtures, "maxiter"), "log.txt"))
+    assert info["optimizer_success"] is False
+    assert "Maximum number of iterations" in info["optimizer_message"]
+    assert info["finished"] is True
+    assert info["setup_time"] > 0 and info["fit_time"] >= 0
+    assert info["wall_time"] >= info["setup_time"]
+    converged = parse_log(_read(_case(ace_fixtures, "converged"), "log.txt"))
+    assert converged["optimizer_success"] is True
+
+
+@pytest.mark.parametrize(
+    ("case", "label"),
+    [("elements_mismatch", "ERROR_ELEMENTS_MISMATCH"), ("tensorflow_abort", "ERROR_TENSORFLOW"),
+     ("interrupted", None)],
+)
+def test_diagnose_failure(ace_fixtures, case, label):
+    folder = _case(ace_fixtures, case)
+    found, details = diagnose_failure(_read(folder, "pacemaker.err"), _read(folder, "log.txt"))
+    assert found == label
+    if label:
+        assert details
+
+
+# -- the Parser on stored runs ---------------------------------------------------------------
+def test_parser_max_iterations_returns_flagged_potential(ace_fixtures, aiida_localhost):
+    results, calcfunction = parse_case(_case(ace_fixtures, "maxiter"), aiida_localhost)
+    assert calcfunction.exit_status == 410  # ERROR_MAX_ITERATIONS_REACHED, not cache-invalidating
+    metrics = results["metrics"].get_dict()
+    assert metrics["converged"] is False
+    assert metrics["n_iterations"] == 5
+    for key in ("train_rmse_energy", "train_rmse_forces", "test_rmse_energy", "test_rmse_forces"):
+        assert math.isfinite(metrics[key]) and metrics[key] > 0
+    assert metrics["setup_time"] > 0
+    potential = results["potential"]
+    assert potential.elements == ["Ba", "S", "Zr"]
+    assert potential.cutoff == pytest.approx(5.0)
+    assert sum(potential.n_functions.values()) > 0
+    history = results["metrics_history"]
+    assert np.allclose(history.get_array("train_rmse_epa")[-1], metrics["train_rmse_energy"])
+    assert len(history.get_array("train_iter_num")) == 6
+
+
+def test_parser_converged(ace_fixtures, aiida_localhost):
+    results, calcfunction = parse_case(_case(ace_fixtures, "converged"), aiida_localhost)
+    assert calcfunction.exit_status == 0
+    assert results["metrics"]["converged"] is True
+    assert "potential" in results
+
+
+def test_parser_nan_loss(ace_fixtures, aiida_localhost):
+    _, calcfunction = parse_case(_case(ace_fixtures, "nan_loss"), aiida_localhost)
+    assert calcfunction.exit_status == 420
+
+
+def test_parser_elements_mismatch(ace_fixtures, aiida_localhost):
+    _, calcfunction = parse_case(_case(ace_fixtures, "elements_mismatch"), aiida_localhost)
+    assert calcfunction.exit_status == 400
+    assert "S" in calcfunction.exit_message
+
+
+def test_parser_tensorflow_failure(ace_fixtures, aiida_localhost):
+    _, calcfunction = parse_case(_case(ace_fixtures, "tensorflow_abort"), aiida_localhost)
+    assert calcfunction.exit_status == 310
+    assert "pthread_create" in calcfunction.exit_message or "Check failed" in calcfunction.exit_message
+
+
+def test_parser_interrupted_run_has_no_potential(ace_fixtures, aiida_localhost):
+    results, calcfunction = parse_case(_case(ace_fixtures, "interrupted"), aiida_localhost)
+    assert calcfunction.exit_status == 302  # ERROR_OUTPUT_POTENTIAL_MISSING
+    assert "potential" not in results
+
+
+def test_exit_codes_below_400_invalidate_cache():
+    from aiida_bzs.calculations.pacemaker import PacemakerCalculation
+
+    own = [code for code in PacemakerCalculation.exit_codes.values() if code.status >= 300]
+    assert {code.status for code in own} >= {301, 302, 303, 310, 311, 312, 400, 410, 420}
+    for code in own:
+        assert code.invalidates_cache == (code.status < 400), code
