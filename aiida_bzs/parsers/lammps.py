@@ -95,13 +95,15 @@ class LammpsParser(Parser):
             results["restart_file"] = li.FINAL_RESTART if log.timeout else li.PERIODIC_RESTART
         self.out("results", orm.Dict(results))
 
-        # the study's failure first: it is what a user must see
+        # the study's failure first: it is what a user must see. LAMMPS's own error says why the run
+        # stopped; without one, the first failing frame does.
         kind = log.error_kind
-        if kind == "atoms_too_close" or report.reason == "atoms_too_close":
+        too_close = kind == "atoms_too_close" or (kind is None and report.reason == "atoms_too_close")
+        if too_close:
             frame = report.failed_frame if report.failed else len(check_list)
             step = int(frames[frame].info["step"]) if report.failed and frame < len(frames) else results.get("final_step")
             return self.exit_codes.ERROR_ATOMS_TOO_CLOSE.format(threshold=report.threshold, frame=frame, step=step)
-        if kind == "lost_atoms" or report.reason == "lost_atoms":
+        if kind == "lost_atoms" or (kind is None and report.reason == "lost_atoms"):
             return self.exit_codes.ERROR_LOST_ATOMS.format(detail=(log.errors or ["fewer atoms in a frame"])[0])
         if kind == "neighbour_overflow":
             return self.exit_codes.ERROR_NEIGHBOUR_OVERFLOW

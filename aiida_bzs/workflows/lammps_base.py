@@ -66,18 +66,19 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         return super().inspect_process()
 
     def results(self):
-        """Attach the outputs; a stage run in several segments gets its joined thermo and trajectory."""
+        """Attach the last run's outputs; a stage run in several segments gets its joined thermo and trajectory."""
+        node = self.ctx.children[self.ctx.iteration - 1]
+        outputs = self.exposed_outputs(node, LammpsCalculation)
         segments = [n for n in self.ctx.segments if "thermo" in n.outputs or "trajectory" in n.outputs]
         if len(segments) > 1:
             parts = {}
-            for k, node in enumerate(segments):
+            for k, segment in enumerate(segments):
                 for name in ("thermo", "trajectory"):
-                    if name in node.outputs:
-                        parts[f"{name}_{k}"] = node.outputs[name]
-            merged = merge_segments(**parts)
-            for name, value in merged.items():
-                self.out(name, value)
-        return super().results()
+                    if name in segment.outputs:
+                        parts[f"{name}_{k}"] = segment.outputs[name]
+            outputs.update(merge_segments(**parts))
+        self.report(f"work chain completed after {self.ctx.iteration} iterations ({len(segments)} segments)")
+        self.out_many(outputs)
 
     # -- helpers --------------------------------------------------------------------------------
     def _fresh_start(self):
