@@ -28,16 +28,23 @@ def lmp_code(bzs_code):
     return bzs_code("lmp", with_mpi=False)
 
 
-def _potential(name: str):
+def _potential(name: str, asi: bool = False):
     from aiida_bzs.data.ace_potential import AcePotentialData
 
-    return AcePotentialData.get_or_create(MD_FIXTURES / f"{name}.yaml", yace=MD_FIXTURES / f"{name}.yace")
+    return AcePotentialData.get_or_create(MD_FIXTURES / f"{name}.yaml", yace=MD_FIXTURES / f"{name}.yace",
+                                          asi=MD_FIXTURES / f"{name}.asi" if asi else None)
 
 
 @pytest.fixture
 def tiny_potential(aiida_profile):
     """The stable tiny Ba/S/Zr ACE potential (tests/fixtures/md/make_tiny_potential.py)."""
     return _potential("tiny")
+
+
+@pytest.fixture
+def tiny_potential_asi(aiida_profile):
+    """The tiny potential with an active set from crystal cells only: a melt extrapolates (γ ≫ 1)."""
+    return _potential("tiny", asi=True)
 
 
 @pytest.fixture

@@ -156,3 +156,24 @@ def test_relax_volume_restarts_until_converged(lmp_code, tiny_potential):
     not_converged = calcs[0].process_class.exit_codes.ERROR_MINIMISATION_NOT_CONVERGED.status
     assert calcs[0].exit_status == not_converged and calcs[-1].is_finished_ok
     assert results["energy"].value == pytest.approx(summary["energy"])
+
+
+@pytest.mark.slow
+def test_extrapolation_grade_per_frame_aborts_above_threshold(lmp_code, tiny_potential_asi, supercell):
+    overrides = {"timestep": 2.0,
+                 "stage_defaults": {"ensemble": "nvt", "dump_interval": 50, "thermo_interval": 50},
+                 "stages": [{"name": "warm", "temperature": 300, "steps": 100},
+                            {"name": "melt", "temperature": 3000, "steps": 300},
+                            {"name": "quench", "temperature": [3000, 300], "steps": 100}]}
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(lmp_code, tiny_potential_asi, supercell((2, 1, 2)),
+                                                            protocol="demo", overrides=overrides)
+    builder.gamma_threshold = orm.Float(100.0)
+    builder.gamma_abort = orm.Bool(True)
+    results, node = run_get_node(builder)
+    assert node.exit_status == MeltQuenchWorkChain.exit_codes.ERROR_EXTRAPOLATION.status
+    warm, melt = results["gamma"]["stage_0_warm"], results["gamma"]["stage_1_melt"]
+    assert list(warm.get_array("step")) == [0, 50, 100] and len(melt.get_array("max_gamma")) == 7
+    assert warm.get_array("max_gamma").max() < 100 < melt.get_array("max_gamma").max()
+    report = results["report"].get_dict()
+    assert report["gamma_flagged_stages"] == ["melt"] and report["failure"]["stage"] == "melt"
+    assert len(report["stages"]) == 2  # the quench never ran
