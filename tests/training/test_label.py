@@ -15,6 +15,7 @@ from ase import Atoms
 from ase.io import read
 
 from aiida_bzs.calculations.functions.structures import to_structure
+from aiida_bzs.data.training_set import TrainingSetData
 from aiida_bzs.workflows.label import PW_CALCULATION, DftLabelWorkChain
 
 pytestmark = pytest.mark.slow
@@ -136,15 +137,17 @@ def test_relabelling_reuses_cached_calculations(first_run, aiida_profile, traini
 
 
 def test_failed_structure_is_reported_not_dropped(first_run, aiida_profile, training_pw_code, pseudo_family, tiny_structures):
-    """One structure limited to a single SCF step fails; the other is still labelled."""
-    structures = {"good": tiny_structures["dimer"], "broken": tiny_structures["cubic"]}
+    """One structure limited to a single SCF step fails; the other (given as an unlabelled
+    TrainingSet this time, so a cache hit) is still labelled."""
+    unlabelled = TrainingSetData.from_atoms([s2_dimer()]).store()
     with enable_caching(identifier=PW_CALCULATION):
         results, node = run_get_node(
             DftLabelWorkChain,
             **label_inputs(
                 training_pw_code,
                 pseudo_family,
-                structures,
+                {"broken": tiny_structures["cubic"]},
+                training_set=unlabelled,
                 structure_overrides={"broken": orm.Dict({"ELECTRONS": {"electron_maxstep": 1}})},
                 max_iterations=orm.Int(1),
             ),
@@ -157,6 +160,14 @@ def test_failed_structure_is_reported_not_dropped(first_run, aiida_profile, trai
     assert excluded["broken"]["exit_message"]
     assert len(results["training_set"]) == 1
     assert results["training_set"].config_types == {"dimer": 1}
+    source = orm.load_node(results["training_set"].to_atoms()[0].info["source_uuid"])
+    assert source.creator.process_label == "training_set_structures"
+
+
+def test_bad_training_set_input_is_refused(aiida_profile, training_pw_code, pseudo_family):
+    overlapping = TrainingSetData.from_atoms([s2_dimer(), s2_dimer(0.2)]).store()
+    with pytest.raises(ValueError, match="training_set structure 1"):
+        run_get_node(DftLabelWorkChain, **label_inputs(training_pw_code, pseudo_family, {}, training_set=overlapping))
 
 
 @pytest.mark.parametrize(
