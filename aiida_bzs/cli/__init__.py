@@ -25,3 +25,6 @@ from . import demo  # noqa: E402,F401
 from . import structures  # noqa: E402,F401
 from . import scatter  # noqa: E402,F401
 from . import analysis  # noqa: E402,F401
+from . import generate  # noqa: E402,F401
+from . import label  # noqa: E402,F401
+from . import dataset  # noqa: E402,F401
