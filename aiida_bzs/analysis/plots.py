@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
@@ -46,6 +47,19 @@ def _dash(a: str, b: str) -> str:
 
 def _sub(a: str, b: str) -> str:
     return rf"$g_{{\mathrm{{{a}{b}}}}}(r)$"
+
+
+def _headroom(ax, factor: float = 1.35) -> None:
+    """Raise the y limit so that the legend sits above the curves (within the x range shown)."""
+    low, high = ax.get_xlim()
+    top = 0.0
+    for line in ax.lines:
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        inside = (x >= low) & (x <= high) & np.isfinite(y)
+        if inside.any():
+            top = max(top, float(y[inside].max()))
+    if top > 0:
+        ax.set_ylim(0, factor * top)
 
 
 def draw_coordination(axes, results: Mapping[str, StructureAnalysis]) -> None:
@@ -103,7 +117,7 @@ def draw_rdf(axes, results: Mapping[str, StructureAnalysis]) -> None:
         ax.set_xlabel("$r$ (Å)")
         ax.axhline(1.0, color="0.8", lw=0.5, zorder=0)
         ax.set_xlim(0, max(r.rdf.r[-1] for r in results.values()))
-        ax.set_ylim(bottom=0)
+        _headroom(ax, 1.35 + 0.1 * len(results))  # room for the legend with densities
 
 
 def draw_angles(axes, results: Mapping[str, StructureAnalysis]) -> None:
@@ -117,25 +131,25 @@ def draw_angles(axes, results: Mapping[str, StructureAnalysis]) -> None:
         contacts = res.contacts
         s = contacts.species
         axes[len(bonds)].plot(res.rdf.r, res.rdf.partial(s, s), color=colour,
-                              label=f"{label} ({100 * contacts.fraction_in_contact:.1f}% {s} "
-                              "in contact)")
+                              label=f"{label}: {100 * contacts.fraction_in_contact:.1f}%")
     for ax, bond in zip(axes, bonds):
         ax.set_xlabel(f"{_dash(bond[1], bond[0])}–{bond[1]} angle (°)")
         ax.set_ylabel("Probability (deg$^{-1}$)")
         ax.set_xlim(0, 180)
         ax.set_xticks(range(0, 181, 30))
-        ax.set_ylim(bottom=0)
+        _headroom(ax)
     axes[0].legend(loc="upper left")
     ax = axes[len(bonds)]
     first = next(iter(results.values())).contacts
     ax.axvspan(0, first.cutoff, color="0.92", zorder=0)
-    ax.text(first.cutoff / 2, 0.97, f"{first.species}–{first.species}\n< {first.cutoff:g} Å",
-            transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7, color="0.4")
+    ax.text(first.cutoff / 2, 0.5, f"{first.species}–{first.species} < {first.cutoff:g} Å",
+            transform=ax.get_xaxis_transform(), ha="center", va="center", rotation=90,
+            fontsize=7, color="0.45")
     ax.set_xlabel("$r$ (Å)")
     ax.set_ylabel(_sub(first.species, first.species))
     ax.set_xlim(0, 6)
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right")
+    _headroom(ax, 1.6)
+    ax.legend(loc="upper right", title=f"{first.species} in close contact", title_fontsize=7)
 
 
 _DRAW = {"coordination": draw_coordination, "rdf": draw_rdf, "angles": draw_angles}

@@ -17,11 +17,31 @@ from .angles import ADF_BINS, BondAngleDistribution, bond_angle_distribution
 from .contacts import S_S_CONTACT_CUTOFF, CloseContacts, close_contacts
 from .coordination import BOND_CUTOFFS, Coordination, coordination
 from .density import mass_density
-from .errors import require_positive, require_species
+from .errors import AnalysisInputError, require_positive, require_species
 from .rdf import RDF_BIN_WIDTH, RDF_R_MAX, RadialDistribution, radial_distribution
 
 #: The species whose like-atom close contacts the standard set counts.
 CONTACT_SPECIES = "S"
+
+
+def bonds_to_dict(bonds: Mapping[tuple[str, str], float]) -> dict[str, float]:
+    """``{("Zr", "S"): 3.1}`` → ``{"Zr-S": 3.1}`` (cut-offs in Å), the form stored in a Dict."""
+    return {f"{centre}-{neighbour}": float(cutoff) for (centre, neighbour), cutoff in bonds.items()}
+
+
+def parse_bonds(bonds: Mapping[str, float]) -> dict[tuple[str, str], float]:
+    """``{"Zr-S": 3.1}`` → ``{("Zr", "S"): 3.1}``; raise naming a malformed entry (cut-offs in Å)."""
+    parsed = {}
+    for key, cutoff in bonds.items():
+        parts = key.split("-")
+        if len(parts) != 2 or not all(parts):
+            raise AnalysisInputError(f"bond {key!r} must read 'Centre-Neighbour', e.g. 'Zr-S'")
+        if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not cutoff > 0:
+            raise AnalysisInputError(f"cut-off of {key} must be a number of Å > 0, got {cutoff!r}")
+        parsed[(parts[0], parts[1])] = float(cutoff)
+    if not parsed:
+        raise AnalysisInputError("bonds is empty: give at least one, e.g. {'Zr-S': 3.1}")
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,9 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from ..workflows.analysis import StructureAnalysisWorkChain, parse_bonds
+    from ..analysis.standard import parse_bonds
+    from ..common.structure_nodes import summarise_structure
+    from ..workflows.analysis import StructureAnalysisWorkChain
 
     type_list = [t.strip() for t in types.split(",")] if types else None
     taken: set[str] = set()
@@ -108,7 +110,7 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
     problem = ports.validate(ports.pre_process(dict(inputs)))
     if problem:
         raise click.UsageError(problem.message)
-    n_atoms = sum(len(s.sites) for s in structures.values())
+    n_atoms = sum(summarise_structure(s).n_atoms for s in structures.values())
     click.echo(f"Analysing {len(structures)} structure(s), {n_atoms:,} atoms in all …")
     results, node = run_get_node(StructureAnalysisWorkChain, **inputs)
     if not node.is_finished_ok:

@@ -1,9 +1,11 @@
 """``StructureAnalysisWorkChain`` (``bzs.analysis``): the study's standard analyses, compared.
 
-For each structure (e.g. ``crystal`` and ``amorphous``) it runs the calcfunctions of
-:mod:`aiida_bzs.calculations.functions.analysis`: density (g/cm³), CN and mean bond length
-per cation (Zr–S 3.1 Å, Ba–S 3.8 Å), total and partial g(r), S–Zr–S and S–Ba–S angle
-distributions and S–S close contacts; then one calcfunction draws the comparison figures.
+For each structure (e.g. ``crystal`` and ``amorphous``) one ``standard_analysis`` calcfunction
+(:mod:`aiida_bzs.calculations.functions.analysis`) records density (g/cm³), CN and mean bond
+length per cation (Zr–S 3.1 Å, Ba–S 3.8 Å), total and partial g(r), S–Zr–S and S–Ba–S angle
+distributions and S–S close contacts; then ``plot_comparison`` draws the comparison figures.
+One process per structure, not one per analysis: AiiDA re-hashes a process's input nodes when
+storing it, about 30 s for a 310k-atom StructureData.
 Defaults are the named constants beside the pure functions; bad input is refused at launch.
 """
 
@@ -16,32 +18,10 @@ from ..analysis.angles import ADF_BINS
 from ..analysis.contacts import S_S_CONTACT_CUTOFF
 from ..analysis.coordination import BOND_CUTOFFS
 from ..analysis.rdf import RDF_BIN_WIDTH, RDF_R_MAX
-from ..analysis.standard import CONTACT_SPECIES
+from ..analysis.errors import AnalysisInputError
+from ..analysis.standard import CONTACT_SPECIES, bonds_to_dict, parse_bonds
 from ..calculations.functions import analysis as functions
-
-
-def bonds_to_dict(bonds: dict[tuple[str, str], float]) -> dict[str, float]:
-    """``{("Zr", "S"): 3.1}`` → ``{"Zr-S": 3.1}`` (the ``bonds`` input's form, cut-offs in Å)."""
-    return {f"{centre}-{neighbour}": float(cutoff) for (centre, neighbour), cutoff in bonds.items()}
-
-
-def parse_bonds(bonds: dict[str, float]) -> dict[tuple[str, str], float]:
-    """``{"Zr-S": 3.1}`` → ``{("Zr", "S"): 3.1}``; raise ``ValueError`` naming a malformed entry."""
-    parsed = {}
-    for key, cutoff in bonds.items():
-        parts = key.split("-")
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"bond {key!r} must read 'Centre-Neighbour', e.g. 'Zr-S'")
-        if not isinstance(cutoff, (int, float)) or cutoff <= 0:
-            raise ValueError(f"cut-off of {key} must be a number of Å > 0, got {cutoff!r}")
-        parsed[(parts[0], parts[1])] = float(cutoff)
-    if not parsed:
-        raise ValueError("bonds is empty: give at least one, e.g. {'Zr-S': 3.1}")
-    return parsed
-
-
-def _elements(structure: orm.StructureData) -> set[str]:
-    return {symbol for kind in structure.kinds for symbol in kind.symbols}
+from ..common.structure_nodes import summarise_structure
 
 
 def validate_inputs(inputs, _ctx=None) -> str | None:
@@ -51,21 +31,21 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         return "no structures given: pass `structures`, e.g. {'crystal': s1, 'amorphous': s2}"
     try:
         bonds = parse_bonds(inputs["bonds"].get_dict())
-    except ValueError as exc:
+    except AnalysisInputError as exc:
         return str(exc)
     for name in ("contact_cutoff", "rdf_r_max", "rdf_bin_width", "adf_bins"):
         if inputs[name].value <= 0:
             return f"{name} must be > 0, got {inputs[name].value}"
     species = inputs["contact_species"].value
     for key, structure in structures.items():
-        present = _elements(structure)
+        summary = summarise_structure(structure)
         needed = {s for bond in bonds for s in bond} | {species}
-        missing = sorted(needed - present)
+        missing = sorted(needed - summary.elements)
         if missing:
-            return (f"structure {key!r} ({structure.get_formula()}) has no {missing}; "
-                    f"choose bonds/contact_species among {sorted(present)}")
-        if not all(structure.pbc) or structure.get_cell_volume() <= 1e-6:
-            return (f"structure {key!r} is not periodic in 3D (pbc={list(structure.pbc)}); density "
+            return (f"structure {key!r} ({summary.formula}) has no {missing}; "
+                    f"choose bonds/contact_species among {sorted(summary.elements)}")
+        if not all(summary.pbc) or summary.volume <= 1e-6:
+            return (f"structure {key!r} is not periodic in 3D (pbc={list(summary.pbc)}); density "
                     "and g(r) need a 3D-periodic cell: set pbc=True and a cell")
     return None
 
@@ -107,23 +87,20 @@ class StructureAnalysisWorkChain(WorkChain):
                               help="PNG figures: overview, coordination, rdf, angles.")
 
     def analyse(self):
-        """Run every analysis calcfunction on every structure."""
-        bonds = parse_bonds(self.inputs.bonds.get_dict())
+        """Run the standard set on every structure, one calcfunction each."""
         self.ctx.plot_inputs = {"labels": orm.List(list(self.inputs.structures))}
         for index, (key, structure) in enumerate(self.inputs.structures.items()):
-            self.report(f"analysing {key!r}: {structure.get_formula()}, {len(structure.sites)} atoms")
-            results = {
-                "density": functions.mass_density(structure),
-                "rdf": functions.radial_distribution(
-                    structure, self.inputs.rdf_r_max, self.inputs.rdf_bin_width),
-                "contacts": functions.close_contacts(
-                    structure, self.inputs.contact_species, self.inputs.contact_cutoff),
-            }
-            for (centre, neighbour), cutoff in bonds.items():
-                args = (structure, orm.Str(centre), orm.Str(neighbour), orm.Float(cutoff))
-                results[f"coordination_{centre}_{neighbour}"] = functions.coordination(*args)
-                results[f"angles_{centre}_{neighbour}"] = functions.bond_angle_distribution(
-                    *args, self.inputs.adf_bins)
+            summary = summarise_structure(structure)
+            self.report(f"analysing {key!r}: {summary.formula}, {summary.n_atoms:,} atoms")
+            results = functions.standard_analysis(
+                structure,
+                self.inputs.bonds,
+                self.inputs.contact_species,
+                self.inputs.contact_cutoff,
+                self.inputs.rdf_r_max,
+                self.inputs.rdf_bin_width,
+                self.inputs.adf_bins,
+            )
             for name, node in results.items():
                 self.out(f"results.{key}.{name}", node)
                 kind, _, bond = name.partition("_")

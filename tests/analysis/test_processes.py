@@ -66,9 +66,30 @@ def test_workchain_compares_crystal_and_random(crystal_node, random_node):
     assert set(results["plots"]) == {"overview", "coordination", "rdf", "angles"}
     for png in results["plots"].values():
         assert png.get_content("rb").startswith(PNG_MAGIC)
-    # every result is a calcfunction output called by the workchain
-    assert {c.process_label for c in node.called} >= {"coordination", "radial_distribution",
-                                                      "bond_angle_distribution", "plot_comparison"}
+    # every result is the output of a calcfunction the workchain called
+    assert sorted(c.process_label for c in node.called) == ["plot_comparison"] + ["standard_analysis"] * 2
+    assert zr.creator.inputs.structure.uuid == crystal_node.uuid
+
+
+def test_standard_set_equals_the_single_calcfunctions(crystal_node):
+    standard = CalculationFactory("bzs.analysis.standard")(
+        crystal_node, orm.Dict({"Ba-S": 3.8}), orm.Str("S"), orm.Float(3.6), orm.Float(6.0),
+        orm.Float(0.05), orm.Int(90),
+    )
+    single = {
+        "coordination_Ba_S": CalculationFactory("bzs.analysis.coordination")(
+            crystal_node, orm.Str("Ba"), orm.Str("S"), orm.Float(3.8)),
+        "angles_Ba_S": CalculationFactory("bzs.analysis.adf")(
+            crystal_node, orm.Str("Ba"), orm.Str("S"), orm.Float(3.8), orm.Int(90)),
+        "rdf": CalculationFactory("bzs.analysis.rdf")(crystal_node, orm.Float(6.0), orm.Float(0.05)),
+        "contacts": CalculationFactory("bzs.analysis.contacts")(crystal_node, orm.Str("S"), orm.Float(3.6)),
+    }
+    assert set(standard) == set(single) | {"density"}
+    for name, node in single.items():
+        assert node.get_arraynames() == standard[name].get_arraynames()
+        for array in node.get_arraynames():
+            np.testing.assert_array_equal(node.get_array(array), standard[name].get_array(array))
+        assert node.base.attributes.get("cutoff", None) == standard[name].base.attributes.get("cutoff", None)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 Each wraps one pure function; results are compact ``ArrayData`` (per-atom CN arrays, histograms,
 g(r)) with the scalar summary also set as attributes, so they can be queried.
+``standard_analysis`` runs them all in one process (what the workchain uses, see its docstring).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ...analysis import contacts as _contacts
 from ...analysis import coordination as _coordination
 from ...analysis import density as _density
 from ...analysis import rdf as _rdf
-from ...analysis.standard import StructureAnalysis
+from ...analysis.standard import StructureAnalysis, analyse_structure, parse_bonds
 from ...common.structure_nodes import atoms_from_structure
 
 
@@ -31,34 +32,25 @@ def _array_node(arrays: dict[str, np.ndarray], **attributes) -> orm.ArrayData:
     return node
 
 
-@calcfunction
-def mass_density(structure: orm.StructureData) -> orm.Dict:
-    """Mass density (g/cm³), number density (Å⁻³) and volume (Å³) of a 3D-periodic structure."""
-    atoms = atoms_from_structure(structure)
+# --- pure result → node (shared by the single calcfunctions and ``standard_analysis``) -------
+
+
+def density_node(atoms) -> orm.Dict:
+    """Density (g/cm³), number density (Å⁻³), volume (Å³), atom counts of ``atoms``."""
+    symbols, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
     return orm.Dict(
         {
             "density": _density.mass_density(atoms),
             "number_density": _density.number_density(atoms),
             "volume": float(atoms.get_volume()),
             "n_atoms": len(atoms),
-            "counts": {s: int(n) for s, n in zip(*np.unique(atoms.get_chemical_symbols(),
-                                                              return_counts=True))},
+            "counts": {str(s): int(n) for s, n in zip(symbols, counts)},
         }
     )
 
 
-@calcfunction
-def coordination(
-    structure: orm.StructureData, centre: orm.Str, neighbour: orm.Str, cutoff: orm.Float
-) -> orm.ArrayData:
-    """Per-atom CN and mean bond length (Å) of ``centre`` by ``neighbour`` within ``cutoff`` (Å).
-
-    Arrays: ``cn`` (per atom, -1 for non-centres), ``bond_length`` (Å, NaN where undefined),
-    ``cn_values``/``cn_counts`` (histogram), ``bond_length_cn``/``bond_length_mean`` (Å per CN).
-    """
-    result = _coordination.coordination(
-        atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value
-    )
+def coordination_node(result: _coordination.Coordination) -> orm.ArrayData:
+    """Per-atom CN arrays, histogram and bond length per CN, with the means as attributes."""
     centres = result.cn >= 0
     return _array_node(
         result.to_arrays(),
@@ -71,6 +63,46 @@ def coordination(
     )
 
 
+def rdf_node(result: _rdf.RadialDistribution) -> orm.ArrayData:
+    """g(r) arrays with the species counts and binning as attributes."""
+    return _array_node(result.to_arrays(), counts=result.counts, r_max=float(result.r[-1]
+                       + result.bin_width / 2), bin_width=result.bin_width)
+
+
+def angles_node(result: _angles.BondAngleDistribution) -> orm.ArrayData:
+    """Angle histogram arrays with the bond and number of angles as attributes."""
+    return _array_node(result.to_arrays(), centre=result.centre, neighbour=result.neighbour,
+                       cutoff=result.cutoff, n_angles=result.n_angles)
+
+
+def contacts_node(result: _contacts.CloseContacts) -> orm.ArrayData:
+    """Per-atom contact counts and pair distances, with the summary as attributes."""
+    return _array_node({"per_atom": result.per_atom, "distances": result.distances},
+                       **result.summary())
+
+
+# --- one calcfunction per analysis ------------------------------------------------------------
+
+
+@calcfunction
+def mass_density(structure: orm.StructureData) -> orm.Dict:
+    """Mass density (g/cm³), number density (Å⁻³) and volume (Å³) of a 3D-periodic structure."""
+    return density_node(atoms_from_structure(structure))
+
+
+@calcfunction
+def coordination(
+    structure: orm.StructureData, centre: orm.Str, neighbour: orm.Str, cutoff: orm.Float
+) -> orm.ArrayData:
+    """Per-atom CN and mean bond length (Å) of ``centre`` by ``neighbour`` within ``cutoff`` (Å).
+
+    Arrays: ``cn`` (per atom, -1 for non-centres), ``bond_length`` (Å, NaN where undefined),
+    ``cn_values``/``cn_counts`` (histogram), ``bond_length_cn``/``bond_length_mean`` (Å per CN).
+    """
+    return coordination_node(_coordination.coordination(
+        atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value))
+
+
 @calcfunction
 def radial_distribution(
     structure: orm.StructureData, r_max: orm.Float, bin_width: orm.Float
@@ -79,11 +111,8 @@ def radial_distribution(
 
     Arrays: ``r`` (Å), ``total``, ``g_<A>_<B>`` for each species pair (heavier element first).
     """
-    result = _rdf.radial_distribution(
-        atoms_from_structure(structure), r_max=r_max.value, bin_width=bin_width.value
-    )
-    return _array_node(result.to_arrays(), counts=result.counts, r_max=r_max.value,
-                       bin_width=bin_width.value)
+    return rdf_node(_rdf.radial_distribution(
+        atoms_from_structure(structure), r_max=r_max.value, bin_width=bin_width.value))
 
 
 @calcfunction
@@ -98,12 +127,9 @@ def bond_angle_distribution(
 
     Arrays: ``angle`` (bin centres, °), ``density`` (per degree, unit area), ``counts``.
     """
-    result = _angles.bond_angle_distribution(
+    return angles_node(_angles.bond_angle_distribution(
         atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value,
-        bins=bins.value,
-    )
-    return _array_node(result.to_arrays(), centre=result.centre, neighbour=result.neighbour,
-                       cutoff=result.cutoff, n_angles=result.n_angles)
+        bins=bins.value))
 
 
 @calcfunction
@@ -115,9 +141,49 @@ def close_contacts(
     Arrays: ``per_atom`` (close partners per atom, -1 for other species), ``distances`` (Å,
     one per pair); attributes: the counts and fraction of atoms in contact.
     """
-    result = _contacts.close_contacts(atoms_from_structure(structure), species.value, cutoff.value)
-    return _array_node({"per_atom": result.per_atom, "distances": result.distances},
-                       **result.summary())
+    return contacts_node(_contacts.close_contacts(
+        atoms_from_structure(structure), species.value, cutoff.value))
+
+
+# --- the whole standard set in one process ----------------------------------------------------
+
+
+@calcfunction
+def standard_analysis(
+    structure: orm.StructureData,
+    bonds: orm.Dict,
+    contact_species: orm.Str,
+    contact_cutoff: orm.Float,
+    rdf_r_max: orm.Float,
+    rdf_bin_width: orm.Float,
+    adf_bins: orm.Int,
+) -> dict[str, orm.Data]:
+    """All analyses of one structure; outputs as the single calcfunctions above would give them.
+
+    One process instead of one per analysis because AiiDA re-hashes every input node each time
+    a process is stored: for a 310k-atom StructureData that is about 30 s per process.
+    ``bonds`` is ``{"Zr-S": 3.1, ...}`` (Å). Outputs: ``density``, ``rdf``, ``contacts``,
+    ``coordination_<C>_<N>`` and ``angles_<C>_<N>`` per bond.
+    """
+    atoms = atoms_from_structure(structure)
+    result = analyse_structure(
+        atoms,
+        bonds=parse_bonds(bonds.get_dict()),
+        contact_species=contact_species.value,
+        contact_cutoff=contact_cutoff.value,
+        r_max=rdf_r_max.value,
+        bin_width=rdf_bin_width.value,
+        adf_bins=adf_bins.value,
+    )
+    outputs = {
+        "density": density_node(atoms),
+        "rdf": rdf_node(result.rdf),
+        "contacts": contacts_node(result.contacts),
+    }
+    for (centre, neighbour), cn in result.coordination.items():
+        outputs[f"coordination_{centre}_{neighbour}"] = coordination_node(cn)
+        outputs[f"angles_{centre}_{neighbour}"] = angles_node(result.angles[(centre, neighbour)])
+    return outputs
 
 
 # --- rebuilding pure results from nodes (for plots and tables) ---------------------------------
