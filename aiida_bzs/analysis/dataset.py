@@ -65,12 +65,12 @@ def pack(images: Sequence[Atoms], require_labels: bool = False) -> dict[str, np.
         f = np.asarray(results["forces"], dtype=float)
         if f.shape != (len(atoms), 3):
             raise DatasetError(f"{_structure_name(atoms, i)}: forces have shape {f.shape}, expected ({len(atoms)}, 3)")
+        if not (np.isfinite(energy[i]) and np.isfinite(f).all()):
+            raise DatasetError(f"{_structure_name(atoms, i)} has a non-finite energy or force")
         forces[start[i] : start[i + 1]] = f
         if results.get("stress") is not None:
             s = np.asarray(results["stress"], dtype=float)
             stress[i] = s if s.shape == (6,) else s[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    if not np.isfinite(energy[np.isfinite(energy)]).all():
-        raise DatasetError("non-finite energies")
     return {
         "numbers": np.concatenate([a.numbers for a in images]).astype(np.int16),
         "positions": np.concatenate([a.positions for a in images]).astype(float),
