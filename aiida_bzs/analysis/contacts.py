@@ -71,5 +71,6 @@ def close_contacts(
     # each pair is listed from both ends; keep one
     once = pairs.centre < pairs.neighbour
     self_image = pairs.centre == pairs.neighbour  # an atom near its own image (tiny cells)
-    distances = np.sort(np.concatenate([pairs.distance[once], np.sort(pairs.distance[self_image])[::2]]))
+    images = np.sort(pairs.distance[self_image])[::2]  # listed as +v and -v
+    distances = np.sort(np.concatenate([pairs.distance[once], images]))
     return CloseContacts(species, float(cutoff), per_atom, distances)

@@ -3,7 +3,8 @@
 Three rows that can be drawn alone or together: coordination (CN histograms per cation and
 mean bond length per CN), pair distribution (total and cation–S partial g(r)), and angles
 (S–Zr–S, S–Ba–S ADFs and the S–S partial with the close-contact range shaded).
-Matplotlib's Agg backend only; no display needed.
+Figures are plain ``matplotlib.figure.Figure`` objects rendered to PNG: no pyplot state, no
+display and no change of the process's matplotlib backend.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ import io
 from collections.abc import Mapping
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from .standard import StructureAnalysis  # noqa: E402
+from .standard import StructureAnalysis
 
 #: Okabe–Ito colours (colour-blind safe), one per structure in order.
 COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -37,7 +35,6 @@ _STYLE = {
     "xtick.top": True,
     "ytick.right": True,
     "lines.linewidth": 1.0,
-    "savefig.dpi": 300,
 }
 
 
@@ -63,18 +60,22 @@ def _headroom(ax, factor: float = 1.35) -> None:
 
 
 def draw_coordination(axes, results: Mapping[str, StructureAnalysis]) -> None:
-    """CN histograms (% of each cation) side by side, then mean bond length (Å) against CN."""
+    """CN histograms (% of each cation; densities in g/cm³ in the legend) side by side, then mean
+    bond length (Å) against CN."""
     labels = list(results)
     bonds = list(next(iter(results.values())).coordination)
     width = 0.8 / len(labels)
     for ax, bond in zip(axes, bonds):
         max_cn = max(len(r.coordination[bond].histogram()[1]) for r in results.values())
+        top = 0.0
         for k, label in enumerate(labels):
             values, counts = results[label].coordination[bond].histogram()
             percent = 100.0 * counts / max(counts.sum(), 1)
+            top = max(top, float(percent.max()))
             offset = (k - (len(labels) - 1) / 2) * width
             ax.bar(values + offset, percent, width=width, color=COLOURS[k % len(COLOURS)],
-                   label=label, edgecolor="none")
+                   label=f"{label} ({results[label].density:.2f} g/cm³)", edgecolor="none")
+        ax.set_ylim(0, 1.1 * top + 9 * len(labels))  # room for the legend
         ax.set_xticks(range(0, max_cn, 1 if max_cn <= 11 else 2))
         ax.set_xlim(-0.6, max_cn - 0.4)
         ax.set_xlabel(f"{bond[0]} coordination number ({_dash(*bond)} < "
@@ -99,16 +100,14 @@ def draw_coordination(axes, results: Mapping[str, StructureAnalysis]) -> None:
 
 
 def draw_rdf(axes, results: Mapping[str, StructureAnalysis]) -> None:
-    """Total g(r) with the density in the legend, then each cation–S partial g(r)."""
+    """Total g(r), then each cation–S partial g(r) with its CN cut-off dotted."""
     bonds = list(next(iter(results.values())).coordination)
     for k, (label, res) in enumerate(results.items()):
         colour = COLOURS[k % len(COLOURS)]
-        axes[0].plot(res.rdf.r, res.rdf.total, color=colour,
-                     label=f"{label} ({res.density:.2f} g/cm³)")
+        axes[0].plot(res.rdf.r, res.rdf.total, color=colour, label=label)
         for ax, bond in zip(axes[1:], bonds):
             ax.plot(res.rdf.r, res.rdf.partial(*bond), color=colour, label=label)
     axes[0].set_ylabel("$g(r)$")
-    axes[0].legend(loc="upper right")
     for ax, bond in zip(axes[1:], bonds):
         ax.set_ylabel(_sub(*bond))
         ax.axvline(results[next(iter(results))].coordination[bond].cutoff, color="0.6", lw=0.6,
@@ -117,7 +116,7 @@ def draw_rdf(axes, results: Mapping[str, StructureAnalysis]) -> None:
         ax.set_xlabel("$r$ (Å)")
         ax.axhline(1.0, color="0.8", lw=0.5, zorder=0)
         ax.set_xlim(0, max(r.rdf.r[-1] for r in results.values()))
-        _headroom(ax, 1.35 + 0.1 * len(results))  # room for the legend with densities
+        _headroom(ax, 1.15)
 
 
 def draw_angles(axes, results: Mapping[str, StructureAnalysis]) -> None:
@@ -142,7 +141,7 @@ def draw_angles(axes, results: Mapping[str, StructureAnalysis]) -> None:
     ax = axes[len(bonds)]
     first = next(iter(results.values())).contacts
     ax.axvspan(0, first.cutoff, color="0.92", zorder=0)
-    ax.text(first.cutoff / 2, 0.5, f"{first.species}–{first.species} < {first.cutoff:g} Å",
+    ax.text(first.cutoff / 2, 0.3, f"{first.species}–{first.species} < {first.cutoff:g} Å",
             transform=ax.get_xaxis_transform(), ha="center", va="center", rotation=90,
             fontsize=7, color="0.45")
     ax.set_xlabel("$r$ (Å)")
@@ -165,9 +164,9 @@ def comparison_figure(
     if unknown:
         raise ValueError(f"unknown rows {sorted(unknown)}; choose from {ROWS}")
     ncols = len(next(iter(results.values())).coordination) + 1
-    with plt.rc_context(_STYLE):
-        fig, axes = plt.subplots(len(rows), ncols, figsize=(2.45 * ncols, 2.2 * len(rows)),
-                                 squeeze=False, layout="constrained")
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(2.45 * ncols, 2.2 * len(rows)), layout="constrained")
+        axes = fig.subplots(len(rows), ncols, squeeze=False)
         for row, name in zip(axes, rows):
             _DRAW[name](list(row), results)
         for k, ax in enumerate(axes.flat):
@@ -177,10 +176,9 @@ def comparison_figure(
 
 
 def figure_png(fig: Figure, dpi: int = 200) -> bytes:
-    """Render ``fig`` to PNG bytes and close it."""
+    """Render ``fig`` to PNG bytes at ``dpi`` dots per inch."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import click
 
+from ..analysis.contacts import S_S_CONTACT_CUTOFF
+from ..analysis.coordination import BOND_CUTOFFS
+from ..analysis.rdf import RDF_R_MAX
 from . import cmd_root
 from .utils import with_profile
+
+_DEFAULT_BONDS = ", ".join(f"{c}-{n}={v:g}" for (c, n), v in BOND_CUTOFFS.items())
 
 
 def _unique_key(text: str, taken: set[str]) -> str:
@@ -72,10 +77,11 @@ def _parse_bond(value: str) -> tuple[str, float]:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Write the comparison figure (PNG) here.")
 @click.option("--bond", "bonds", multiple=True, metavar="C-N=Å",
-              help="Bond cut-off replacing the defaults (Zr-S=3.1, Ba-S=3.8); repeat for more.")
+              help=f"Bond cut-off replacing the defaults ({_DEFAULT_BONDS}); repeat for more.")
 @click.option("--contact-cutoff", type=float, default=None,
-              help="S–S close-contact distance in Å (default 2.5).")
-@click.option("--r-max", type=float, default=None, help="Outer radius of g(r) in Å (default 10).")
+              help=f"S–S close-contact distance in Å (default {S_S_CONTACT_CUTOFF:g}).")
+@click.option("--r-max", type=float, default=None,
+              help=f"Outer radius of g(r) in Å (default {RDF_R_MAX:g}).")
 @click.option("--types", default=None, metavar="EL1,EL2,...",
               help="Elements of LAMMPS atom types 1, 2, … for data files without Masses.")
 @with_profile

@@ -66,8 +66,11 @@ def test_lammps_types_for_files_without_masses(aiida_profile, files):
         (["--r-max", "-1"], "rdf_r_max must be > 0"),
     ],
 )
-def test_bad_options_end_in_one_line(aiida_profile, files, args, message):
-    result = CliRunner().invoke(cmd_root, ["analyse", str(files[0]), *args])
+def test_bad_options_end_in_one_line(aiida_profile, crystal, args, message):
+    from aiida_bzs.common.structure_nodes import structure_from_atoms
+
+    node = structure_from_atoms(crystal).store()  # by pk this time, not a file
+    result = CliRunner().invoke(cmd_root, ["analyse", str(node.pk), *args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
 
