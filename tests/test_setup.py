@@ -43,7 +43,7 @@ def test_family_has_cutoffs(pseudo_family):
 def test_setup_is_idempotent(aiida_profile, pseudo_folder):
     from aiida import orm
 
-    from aiida_bzs.common.install import setup_codes, setup_computer, setup_pseudos
+    from aiida_bzs.common.install import enable_caching, setup_codes, setup_computer, setup_pseudos
 
     computer, _ = setup_computer("bzs-test-localhost")
     assert computer.get_mpirun_command()[0] == system_mpirun()
@@ -53,6 +53,11 @@ def test_setup_is_idempotent(aiida_profile, pseudo_folder):
     assert all(status in {"exists", "skipped"} for status in second.values())
     labels = [c.full_label for c in orm.QueryBuilder().append(orm.InstalledCode).all(flat=True)]
     assert len(labels) == len(set(labels))
+    enable_caching()
+    assert enable_caching().status == "exists"
+    from aiida.manage.caching import get_use_cache
+
+    assert get_use_cache(identifier="aiida.calculations:quantumespresso.pw")
     for _ in range(2):
         setup_pseudos(pseudo_folder, try_sssp=False)
     families = orm.QueryBuilder().append(orm.Group, filters={"label": {"like": "pslibrary/%"}}).all(flat=True)

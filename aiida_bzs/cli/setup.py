@@ -23,10 +23,10 @@ def cmd_setup(computer, pseudo_folder, sssp):
     """Register codes (pw, lmp, pacemaker, pace_*) and PBEsol pseudo families; safe to re-run."""
     from pathlib import Path
 
-    from ..common.install import setup_codes, setup_computer, setup_pseudos
+    from ..common.install import enable_caching, setup_codes, setup_computer, setup_pseudos
 
     node, step = setup_computer(computer)
-    steps = [step, *setup_codes(node)]
+    steps = [step, *setup_codes(node), enable_caching()]
     steps += setup_pseudos(Path(pseudo_folder) if pseudo_folder else None, try_sssp=sssp)
     for s in steps:
         click.echo(f"{click.style(f'{s.status:8s}', fg=_COLOURS[s.status])} {s.what}  {s.detail}")

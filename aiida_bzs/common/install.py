@@ -81,6 +81,26 @@ def setup_codes(computer: orm.Computer) -> list[Step]:
     return steps
 
 
+#: Processes whose results are reused from the cache (identical inputs → identical outputs).
+CACHED_PROCESSES = ("aiida.calculations:quantumespresso.pw",)
+
+
+def enable_caching() -> Step:
+    """Switch on AiiDA caching for DFT labels in the current profile (kept if already set)."""
+    from aiida.manage import get_manager
+    from aiida.manage.configuration import get_config
+
+    profile = get_manager().get_profile()
+    config = get_config()
+    current = list(config.get_option("caching.enabled_for", scope=profile.name))
+    wanted = current + [p for p in CACHED_PROCESSES if p not in current]
+    if wanted == current:
+        return Step("caching", "exists", ", ".join(current))
+    config.set_option("caching.enabled_for", wanted, scope=profile.name)
+    config.store()
+    return Step("caching", "created", ", ".join(wanted))
+
+
 def try_install_sssp(timeout: int = SSSP_TIMEOUT) -> Step:
     """Try ``aiida-pseudo install sssp -x PBEsol``; offline this fails fast and is reported."""
     try:
