@@ -53,11 +53,17 @@ def test_setup_is_idempotent(aiida_profile, pseudo_folder):
     assert all(status in {"exists", "skipped"} for status in second.values())
     labels = [c.full_label for c in orm.QueryBuilder().append(orm.InstalledCode).all(flat=True)]
     assert len(labels) == len(set(labels))
-    enable_caching()
-    assert enable_caching().status == "exists"
     from aiida.manage.caching import get_use_cache
+    from aiida.manage.configuration import get_config
 
-    assert get_use_cache(identifier="aiida.calculations:quantumespresso.pw")
+    config, profile = get_config(), aiida_profile.name
+    before = config.get_option("caching.enabled_for", scope=profile)
+    try:
+        enable_caching()
+        assert enable_caching().status == "exists"
+        assert get_use_cache(identifier="aiida.calculations:quantumespresso.pw")
+    finally:  # other tests decide about caching themselves
+        config.set_option("caching.enabled_for", before, scope=profile)
     for _ in range(2):
         setup_pseudos(pseudo_folder, try_sssp=False)
     families = orm.QueryBuilder().append(orm.Group, filters={"label": {"like": "pslibrary/%"}}).all(flat=True)
