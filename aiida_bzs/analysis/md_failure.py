@@ -67,3 +67,24 @@ def check_frames(frames: Iterable[Atoms], n_expected: int, threshold: float = MI
             failed, reason = index, "atoms_too_close"
     return FailureReport(np.array(min_d, dtype=float), np.array(close, dtype=int), np.array(counts, dtype=int),
                          int(n_expected), float(threshold), failed, reason)
+
+
+#: Densest packing fraction of equal spheres (Kepler; Hales's proof).
+_KEPLER = np.pi / np.sqrt(18.0)
+
+
+def max_neighbours_without_contact(radius: float, min_distance: float = MIN_DISTANCE) -> int:
+    """Most atoms within ``radius`` (Å) of an atom when no two are closer than ``min_distance`` (Å).
+
+    Spheres of diameter ``min_distance`` around the atom and its neighbours fit in a sphere of
+    radius ``radius + min_distance/2`` at no more than the densest packing fraction. A LAMMPS
+    neighbour list that needs more entries per atom therefore proves a contact below ``min_distance``.
+    """
+    half = min_distance / 2.0
+    return int(_KEPLER * ((radius + half) / half) ** 3)
+
+
+def volume_proves_contact(volume: np.ndarray, n_atoms: int, min_distance: float = MIN_DISTANCE) -> np.ndarray:
+    """True where a periodic cell of ``volume`` Å³ cannot hold ``n_atoms`` atoms ``min_distance`` Å apart."""
+    sphere = np.pi / 6.0 * min_distance**3
+    return np.asarray(volume, dtype=float) * _KEPLER < n_atoms * sphere

@@ -14,7 +14,7 @@ from aiida.parsers import Parser
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from aiida_bzs.analysis.md_failure import check_frames
+from aiida_bzs.analysis.md_failure import check_frames, max_neighbours_without_contact, volume_proves_contact
 from aiida_bzs.analysis.md_programme import normalise_stage
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.lammps import STDOUT
@@ -93,17 +93,23 @@ class LammpsParser(Parser):
             self.out("trajectory", self._trajectory(frames, stage))
         if log.timeout or not log.completed:
             results["restart_file"] = li.FINAL_RESTART if log.timeout else li.PERIODIC_RESTART
-        self.out("results", orm.Dict(results))
 
-        # the study's failure first: it is what a user must see. LAMMPS's own error says why the run
-        # stopped; without one, the first failing frame does.
+        # the study's failure first: it is what a user must see. LAMMPS's own failure message says
+        # why the run stopped; otherwise the first failing frame does; otherwise a cell or a
+        # neighbour list too dense for atoms 1 Å apart proves a contact between dumps.
         kind = log.error_kind
-        too_close = kind == "atoms_too_close" or (kind is None and report.reason == "atoms_too_close")
-        if too_close:
+        reason = kind if kind in ("atoms_too_close", "lost_atoms") else report.reason
+        if reason is None:
+            evidence = self._contact_between_frames(log, kind, len(start), report.threshold)
+            if evidence:
+                reason = "atoms_too_close"
+                results["failure"].update(failed=True, failure_reason=reason, evidence=evidence)
+        self.out("results", orm.Dict(results))
+        if reason == "atoms_too_close":
             frame = report.failed_frame if report.failed else len(check_list)
             step = int(frames[frame].info["step"]) if report.failed and frame < len(frames) else results.get("final_step")
             return self.exit_codes.ERROR_ATOMS_TOO_CLOSE.format(threshold=report.threshold, frame=frame, step=step)
-        if kind == "lost_atoms" or (kind is None and report.reason == "lost_atoms"):
+        if reason == "lost_atoms":
             return self.exit_codes.ERROR_LOST_ATOMS.format(detail=(log.errors or ["fewer atoms in a frame"])[0])
         if kind == "neighbour_overflow":
             return self.exit_codes.ERROR_NEIGHBOUR_OVERFLOW
@@ -117,6 +123,24 @@ class LammpsParser(Parser):
             return self.exit_codes.ERROR_OUTPUT_FINAL_MISSING
         if log.minimisation is not None and not log.minimisation["converged"]:
             return self.exit_codes.ERROR_MINIMISATION_NOT_CONVERGED.format(criterion=log.minimisation.get("criterion"))
+        return None
+
+    def _contact_between_frames(self, log, kind: str | None, n_atoms: int, threshold: float) -> str | None:
+        """Why the run must have had atoms closer than ``threshold`` Å although no frame shows it."""
+        thermo = log.thermo
+        if "volume" in thermo:
+            dense = volume_proves_contact(thermo["volume"], n_atoms, threshold)
+            if dense.any():
+                step = int(thermo["step"][np.argmax(dense)])
+                return f"at step {step} the cell is too small for {n_atoms} atoms {threshold} Å apart"
+        if kind == "neighbour_overflow":
+            settings = self.node.inputs.settings.get_dict() if "settings" in self.node.inputs else {}
+            neighbour = {**li.NEIGHBOUR_DEFAULTS, **settings.get("neighbour", {})}
+            radius = self.node.inputs.potential.cutoff + float(neighbour["skin"])
+            bound = max_neighbours_without_contact(radius, threshold)
+            if int(neighbour["one"]) >= bound:
+                return (f"an atom had more than {neighbour['one']} neighbours within {radius:.1f} Å; at most "
+                        f"{bound} fit without two atoms closer than {threshold} Å")
         return None
 
     def _tail(self, name: str, names: list[str]) -> str:

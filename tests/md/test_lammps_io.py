@@ -130,3 +130,11 @@ def test_failure_check_counts_lost_atoms():
     crystal = pnma_crystal()
     report = check_frames([crystal, crystal[:-1]], n_expected=20)
     assert report.reason == "lost_atoms" and report.failed_frame == 1 and report.summary()["atoms_lost"] == 1
+
+
+def test_packing_bounds():
+    from aiida_bzs.analysis.md_failure import max_neighbours_without_contact, volume_proves_contact
+
+    # 20 atoms 1 Å apart need at least 20 · (π/6) / 0.7405 ≈ 14.1 Å³
+    assert list(volume_proves_contact([495.3, 14.2, 14.0, 5.2], 20)) == [False, False, True, True]
+    assert max_neighbours_without_contact(8.2) > max_neighbours_without_contact(6.0) > 1000

@@ -27,7 +27,7 @@ def parse_case(aiida_localhost, md_fixtures):
 
     cases = _cases(md_fixtures)
 
-    def factory(case: str):
+    def factory(case: str, neighbour: dict | None = None):
         spec = cases[case]
         folder = md_fixtures / case
         atoms = make_supercell(pnma_crystal(), list(spec["repeat"]))
@@ -40,6 +40,10 @@ def parse_case(aiida_localhost, md_fixtures):
         for label, value in (("structure", orm.StructureData(ase=atoms)), ("potential", potential),
                              ("parameters", orm.Dict(normalise_stage(spec["stage"])))):
             node.base.links.add_incoming(value.store(), LinkType.INPUT_CALC, label)
+        neighbour = neighbour or spec.get("neighbour")
+        if neighbour:
+            settings = orm.Dict({"neighbour": neighbour}).store()
+            node.base.links.add_incoming(settings, LinkType.INPUT_CALC, "settings")
         node.store()
         retrieved = orm.FolderData()
         for name in ("log.lammps", "final.data"):
@@ -87,3 +91,14 @@ def test_failures_keep_outputs(parse_case, case, exit_code, kept):
     if case == "collapse":
         assert results["failure"]["failed"] and results["failure"]["min_distance"] < 1.0
         assert "frame" in process.exit_message
+
+
+def test_overflow_beyond_packing_bound_is_a_collapse(parse_case):
+    """More neighbours than atoms 1 Å apart can have: a contact, even without a frame showing it."""
+    from aiida_bzs.analysis.md_failure import max_neighbours_without_contact
+    from aiida_bzs.calculations.lammps import LammpsCalculation
+
+    assert max_neighbours_without_contact(6.0) == 1626  # 5 Å cutoff + 1 Å skin
+    outputs, process = parse_case("overflow", neighbour={"one": 2000, "page": 20000})
+    assert process.exit_status == LammpsCalculation.exit_codes.ERROR_ATOMS_TOO_CLOSE.status
+    assert "1626 fit without two atoms closer than 1.0" in outputs["results"]["failure"]["evidence"]

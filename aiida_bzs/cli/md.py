@@ -1,0 +1,176 @@
+"""``aiida-bzs md`` (melt–quench, presets, results) and ``aiida-bzs relax``: LAMMPS + ACE from the shell.
+
+Both run their workchain in this process (no daemon needed) unless ``--submit`` is given.
+STRUCTURE is a node identifier or a structure file; POTENTIAL an AcePotentialData identifier
+(import files with ``aiida-bzs potential import``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import cmd_root
+from .ace import _launch, _load_potential
+from .analysis import resolve_structure
+from .utils import with_profile
+
+
+def _options(num_mpiprocs: int, walltime: int | None) -> dict:
+    """Metadata options of every LAMMPS run: MPI ranks on one machine, wall time (s)."""
+    options = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": num_mpiprocs}}
+    if walltime:
+        options["max_wallclock_seconds"] = walltime
+    return options
+
+
+_code = click.option("--code", "code_label", default="lmp@localhost", show_default=True,
+                     help="LAMMPS code with the pace plugin (see `aiida-bzs setup`).")
+_mpi = click.option("--num-mpiprocs", type=int, default=1, show_default=True,
+                    help="MPI ranks per LAMMPS run (needs a code set up with MPI; see docs/md.md).")
+_walltime = click.option("--walltime", type=int, default=None,
+                         help="Wall time per run (s); LAMMPS stops cleanly before it and the stage continues.")
+_submit = click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+
+
+@cmd_root.group("md")
+def cmd_md():
+    """Melt–quench MD with an ACE potential in LAMMPS (presets, runs, results)."""
+
+
+@cmd_md.command("protocols")
+def cmd_protocols():
+    """List the melt–quench presets and their programmes (steps at the preset's timestep)."""
+    from ..analysis.md_programme import apply_stage_defaults, build_programme, summary
+    from ..workflows.protocols import get_protocol, list_protocols
+
+    for name in list_protocols("melt_quench"):
+        protocol = get_protocol("melt_quench", name)
+        programme = build_programme(apply_stage_defaults(protocol["stages"], protocol.get("stage_defaults")),
+                                    protocol.get("timestep", 1.0))
+        click.echo(f"{name}: {protocol['description']} (start: {protocol.get('start', 'structure')}, "
+                   f"timestep {protocol.get('timestep', 1.0)} fs)")
+        for row in summary(programme):
+            if row["ensemble"] == "minimise":
+                click.echo(f"    {row['name']:<14} minimise")
+            else:
+                click.echo(f"    {row['name']:<14} {row['ensemble']} {row['temperature_start']:>6.0f} → "
+                           f"{row['temperature_stop']:>6.0f} K  {row['steps']:>8d} steps  {row['duration_ps']:8.1f} ps")
+
+
+@cmd_md.command("melt-quench")
+@click.argument("structure")
+@click.argument("potential")
+@click.option("--protocol", default=None, help="Preset of protocols/melt_quench.yaml (see `aiida-bzs md protocols`).")
+@click.option("--timestep", type=float, default=None, help="Override the preset's timestep (fs).")
+@click.option("--random-start", is_flag=True,
+              help="Start from a random hard-sphere box with STRUCTURE's composition and size.")
+@click.option("--gamma-threshold", type=float, default=None, help="Flag frames with max γ above this.")
+@click.option("--gamma-abort", is_flag=True, help="Abort at the first stage above --gamma-threshold.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the temperature/density curves (PNG) here.")
+@_code
+@_mpi
+@_walltime
+@_submit
+@with_profile
+def cmd_melt_quench(structure, potential, protocol, timestep, random_start, gamma_threshold, gamma_abort,
+                    plot_path, code_label, num_mpiprocs, walltime, submit):
+    """Turn STRUCTURE, a crystal supercell, into an amorphous structure with POTENTIAL."""
+    from aiida import orm
+
+    from ..workflows.melt_quench import MeltQuenchWorkChain
+    from ..workflows.protocols import get_protocol
+
+    node, _ = resolve_structure(structure, None)
+    overrides = {}
+    if timestep is not None:
+        overrides["timestep"] = timestep
+    if random_start:
+        overrides["start"] = "hard_sphere"
+        overrides.setdefault("hard_sphere", get_protocol("melt_quench", protocol).get("hard_sphere", {"density": 4.0}))
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(code_label, _load_potential(potential), node,
+                                                            protocol=protocol, overrides=overrides,
+                                                            options=_options(num_mpiprocs, walltime))
+    if gamma_threshold is not None:
+        builder.gamma_threshold = orm.Float(gamma_threshold)
+        builder.gamma_abort = orm.Bool(gamma_abort)
+    if submit:
+        _launch(builder, submit=True)
+        return
+    from aiida.engine import run_get_node
+
+    _, process = run_get_node(builder)
+    _show(process, plot_path)
+    if not process.is_finished_ok:
+        raise click.ClickException(f"see `verdi process report {process.pk}` and `aiida-bzs md show {process.pk}`")
+
+
+@cmd_md.command("show")
+@click.argument("identifier")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the temperature/density curves (PNG) here.")
+@with_profile
+def cmd_show(identifier, plot_path):
+    """Stages, density and failure report of a finished melt–quench (pk or UUID)."""
+    from aiida import orm
+
+    _show(orm.load_node(identifier), plot_path)
+
+
+def _show(process, plot_path: str | None) -> None:
+    """Print the stage table (final T K, P bar, density g/cm³) and the failure; write the PNG."""
+    outputs = process.outputs
+    status = "finished" if process.is_finished_ok else f"FAILED [{process.exit_status}] {process.exit_message}"
+    click.echo(f"{process.process_label} pk {process.pk}: {status}")
+    if "report" in outputs:
+        report = outputs.report.get_dict()
+        click.echo(f"{'stage':<14}{'ensemble':<10}{'step':>9}{'T (K)':>9}{'P (bar)':>11}{'ρ (g/cm³)':>11}"
+                   f"{'d_min (Å)':>11}{'max γ':>9}")
+        for row in report["stages"]:
+            failure = row.get("failure") or {}
+            click.echo(f"{row['name']:<14}{row['ensemble']:<10}{_fmt(row.get('final_step'), 'd', 9)}"
+                       f"{_fmt(row.get('temperature'), '.0f', 9)}{_fmt(row.get('pressure'), '.0f', 11)}"
+                       f"{_fmt(row.get('density'), '.3f', 11)}{_fmt(failure.get('min_distance'), '.2f', 11)}"
+                       f"{_fmt(row.get('max_gamma'), '.2f', 9)}")
+        if report.get("failed"):
+            click.echo(f"failure: {report['failure']}")
+    if "density" in outputs:
+        click.echo(f"final density: {outputs.density.value:.3f} g/cm³; structure pk {outputs.structure.pk}")
+    if plot_path and "plot" in outputs:
+        Path(plot_path).write_bytes(outputs.plot.get_content(mode="rb"))
+        click.echo(f"wrote {plot_path}")
+
+
+def _fmt(value, spec: str, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
+
+
+@cmd_root.command("relax")
+@click.argument("structure")
+@click.argument("potential")
+@click.option("--relax-type", type=click.Choice(["positions", "volume", "cell", "normal"]), default="positions",
+              show_default=True, help="normal: only the cell vector normal to the a–b plane (grain boundaries).")
+@click.option("--protocol", default=None, help="Preset of protocols/relax.yaml: fast, balanced, stringent.")
+@click.option("--pressure", type=float, default=None, help="Target pressure of a cell relaxation (bar).")
+@_code
+@_mpi
+@_walltime
+@_submit
+@with_profile
+def cmd_relax(structure, potential, relax_type, protocol, pressure, code_label, num_mpiprocs, walltime, submit):
+    """Minimise STRUCTURE with POTENTIAL in LAMMPS; prints the relaxed structure and energy (eV)."""
+    from ..workflows.relax import RelaxWorkChain
+
+    node, _ = resolve_structure(structure, None)
+    overrides = {"pressure": pressure} if pressure is not None else {}
+    builder = RelaxWorkChain.get_builder_from_protocol(code_label, node, _load_potential(potential),
+                                                       relax_type=relax_type, protocol=protocol,
+                                                       overrides=overrides, options=_options(num_mpiprocs, walltime))
+    process = _launch(builder, submit)
+    if process is not None:
+        results = process.outputs.results.get_dict()
+        click.echo(f"relaxed structure pk {process.outputs.structure.pk}: energy {results['energy']:.6f} eV, "
+                   f"max force {results['force_max']:.2e} eV/Å, volume {results['volumes'][-1]:.2f} Å³ "
+                   f"({len(results['volumes']) - 1} minimisation(s))")
