@@ -13,7 +13,7 @@ import numpy as np
 from ..analysis import dataset as ds
 from .pacemaker_input import validate_fit_parameters
 
-__all__ = ("FitInputError", "check_fit_inputs", "shortest_distance_in_set")
+__all__ = ("FitInputError", "check_fit_inputs", "count_basis_functions", "shortest_distance_in_set")
 
 
 class FitInputError(ValueError):
@@ -26,6 +26,16 @@ def shortest_distance_in_set(arrays: Mapping[str, np.ndarray], search_radius: fl
     return float(np.min(distances)) if len(distances) else float("inf")
 
 
+def count_basis_functions(parameters: Mapping, elements) -> int:
+    """Number of ACE basis functions pacemaker will build for ``parameters`` (pyace, ~1 s)."""
+    from pyace.multispecies_basisextension import create_multispecies_basis_config
+
+    from .pacemaker_input import build_input_yaml
+
+    potential = build_input_yaml(parameters, elements, "unused")["potential"]
+    return int(create_multispecies_basis_config(potential).total_number_of_functions)
+
+
 def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_potential=None) -> dict:
     """Validate a fit's inputs together; return the completed parameters.
 
@@ -34,8 +44,9 @@ def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_p
     :param test_set: optional ``TrainingSetData`` held out from the fit.
     :param initial_potential: optional ``AcePotentialData`` to continue from.
     :raises FitInputError: when the dataset lacks an element the potential declares (or holds
-        one it does not), is unlabelled, has no reference energy for an element, or when the
-        cutoff (Å) is below the shortest interatomic distance of the dataset.
+        one it does not), is unlabelled, has no reference energy for an element, when the basis
+        would have no function, or when the cutoff (Å) is below the shortest interatomic
+        distance of the dataset.
     """
     params = validate_fit_parameters(parameters)
     data_elements = list(training_set.elements)
@@ -73,6 +84,13 @@ def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_p
         raise FitInputError(
             f"the training set (pk {training_set.pk}) has no isolated-atom reference energy (eV) for "
             f"{missing_refs}; pacemaker fits cohesive energies (energy_corrected)"
+        )
+    n_functions = count_basis_functions(params, declared or data_elements)
+    if n_functions == 0:
+        raise FitInputError(
+            f"the basis has no function: number_of_functions_per_element "
+            f"{params['functions']['number_of_functions_per_element']} is too small for "
+            f"{len(declared or data_elements)} elements (pacemaker spreads it over the species blocks)"
         )
     cutoff = params["cutoff"]
     shortest = shortest_distance_in_set(training_set.get_arrays(), cutoff)

@@ -39,19 +39,18 @@ def read_potential_metadata(yaml_text: str) -> dict:
     a clear message. ``n_functions`` counts the functions of every block whose central element
     is that element (the block name's first species), as ``pace_info`` reports them.
     """
+    top_keys = {line.split(":")[0] for line in yaml_text.splitlines() if line and not line[0].isspace()}
+    if "species" not in top_keys and {"embeddings", "bonds", "functions"} <= top_keys:
+        raise AcePotentialError(
+            "this is a C-tilde .yace file; the B-basis .yaml written by pacemaker is needed "
+            "(pyace's active set and extrapolation grade work with the .yaml only)"
+        )
     try:
         content = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
         raise AcePotentialError(f"potential is not valid YAML: {exc}") from exc
-    if not isinstance(content, dict):
-        raise AcePotentialError("potential file is not a YAML mapping")
-    if "species" not in content:
-        if "embeddings" in content and "functions" in content:
-            raise AcePotentialError(
-                "this is a C-tilde .yace file; the B-basis .yaml written by pacemaker is needed "
-                "(pyace's active set and extrapolation grade work with the .yaml only)"
-            )
-        raise AcePotentialError("not a pacemaker B-basis potential: no 'species' blocks")
+    if not isinstance(content, dict) or "species" not in content:
+        raise AcePotentialError("not a pacemaker B-basis potential (.yaml): no 'species' blocks")
     elements: set[str] = set()
     n_functions: dict[str, int] = {}
     cutoff = 0.0

@@ -59,6 +59,14 @@ class PacemakerParser(Parser):
         if not train:
             return self.exit_codes.ERROR_OUTPUT_METRICS_MISSING
 
+        potential = _potential_node(potential_text)
+        if "training_set" in self.node.inputs:
+            # the tensorpot backend fits silently when the data hold an element the potential lacks
+            missing = sorted(set(self.node.inputs.training_set.elements) - set(potential.elements))
+            if missing:
+                return self.exit_codes.ERROR_ELEMENTS_MISMATCH.format(
+                    details=f"the data hold {missing}, absent from the fitted potential ({potential.elements})")
+
         converged = bool(log_info["optimizer_success"])
         metrics = {
             **summary,
@@ -70,10 +78,7 @@ class PacemakerParser(Parser):
             "wall_time": log_info.get("wall_time"),
             "units": {"energy": "meV/atom", "forces": "meV/Å", "time": "s"},
         }
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "potential.yaml"
-            path.write_text(potential_text)
-            self.out("potential", AcePotentialData(path))
+        self.out("potential", potential)
         self.out("metrics", orm.Dict(metrics))
 
         if "nan_loss_iteration" in summary or log_info["nan_loss"]:
@@ -81,6 +86,14 @@ class PacemakerParser(Parser):
         if not converged:
             return self.exit_codes.ERROR_MAX_ITERATIONS_REACHED
         return None
+
+
+def _potential_node(text: str) -> AcePotentialData:
+    """The fitted B-basis .yaml as an AcePotentialData (the .yace converted by pyace)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "potential.yaml"
+        path.write_text(text)
+        return AcePotentialData(path)
 
 
 def _history_node(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> orm.ArrayData:

@@ -106,7 +106,8 @@ def parse_log(text: str) -> dict:
 
 
 _OUT_OF_MEMORY = re.compile(
-    r"(MemoryError|std::bad_alloc|ResourceExhaustedError|OOM when allocating|Cannot allocate memory|out of memory)",
+    r"(MemoryError|std::bad_alloc|ResourceExhaustedError|OOM when allocating|Cannot allocate memory|"
+    r"out of memory|RAW: mmap error: 12)",  # 12 = ENOMEM (absl's allocator, before an abort)
     re.IGNORECASE)
 _ELEMENTS = re.compile(r"(Unsupported species type|KeyError: (np\.bytes_\()?b?'[A-Z][a-z]?'|not in elements)")
 _TF_FATAL = re.compile(r"^.*\bF \S+\.cc:\d+\] .*$", re.MULTILINE)  # absl fatal log line, then abort

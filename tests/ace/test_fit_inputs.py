@@ -88,6 +88,14 @@ def test_cutoff_below_shortest_distance(ace_training_set):
     assert check_fit_inputs(ace_training_set, {"cutoff": 5.0})["cutoff"] == 5.0
 
 
+def test_empty_basis_refused(ace_training_set):
+    """pacemaker would build 0 functions (2 per element over 3 elements' blocks) and crash."""
+    from aiida_bzs.common.fit_checks import FitInputError, check_fit_inputs
+
+    with pytest.raises(FitInputError, match="the basis has no function"):
+        check_fit_inputs(ace_training_set, {"functions": {"number_of_functions_per_element": 2}})
+
+
 def test_missing_reference_energies(ace_training_set):
     from aiida_bzs.common.fit_checks import FitInputError, check_fit_inputs
     from aiida_bzs.data.training_set import TrainingSetData

@@ -26,8 +26,9 @@ def _read(folder, name):
     return path.read_text() if path.exists() else ""
 
 
-def parse_case(folder, computer):
-    """Run PacemakerParser on a CalcJobNode whose retrieved folder holds the stored files."""
+def parse_case(folder, computer, training_set=None):
+    """Run PacemakerParser on a CalcJobNode whose retrieved folder holds the stored files
+    (and, when given, whose ``training_set`` input is the fixture dataset the runs used)."""
     from aiida import orm
     from aiida.common.links import LinkType
 
@@ -36,6 +37,8 @@ def parse_case(folder, computer):
     node = orm.CalcJobNode(computer=computer, process_type="aiida.calculations:bzs.pacemaker")
     node.set_option("resources", {"num_machines": 1, "num_mpiprocs_per_machine": 1})
     node.set_option("output_filename", "pacemaker.out")
+    if training_set is not None:
+        node.base.links.add_incoming(training_set, link_type=LinkType.INPUT_CALC, link_label="training_set")
     node.store()
     retrieved = orm.FolderData()
     for path in folder.iterdir():
@@ -83,16 +86,17 @@ def test_log_optimizer_result_and_timings(ace_fixtures):
 
 
 @pytest.mark.parametrize(
-    ("case", "label"),
-    [("elements_mismatch", "ERROR_ELEMENTS_MISMATCH"), ("tensorflow_abort", "ERROR_TENSORFLOW"),
-     ("interrupted", None)],
+    ("case", "label", "detail"),
+    [("elements_mismatch_pyace", "ERROR_ELEMENTS_MISMATCH", "the data hold S"),
+     ("out_of_memory", "ERROR_OUT_OF_MEMORY", "mmap error: 12"),
+     ("empty_basis", "ERROR_PACEMAKER_EXCEPTION", "zero-size array"),
+     ("interrupted", None, "")],
 )
-def test_diagnose_failure(ace_fixtures, case, label):
+def test_diagnose_failure(ace_fixtures, case, label, detail):
     folder = _case(ace_fixtures, case)
     found, details = diagnose_failure(_read(folder, "pacemaker.err"), _read(folder, "log.txt"))
     assert found == label
-    if label:
-        assert details
+    assert detail in details
 
 
 # -- the Parser on stored runs ---------------------------------------------------------------
@@ -126,16 +130,42 @@ def test_parser_nan_loss(ace_fixtures, aiida_localhost):
     assert calcfunction.exit_status == 420
 
 
-def test_parser_elements_mismatch(ace_fixtures, aiida_localhost):
-    _, calcfunction = parse_case(_case(ace_fixtures, "elements_mismatch"), aiida_localhost)
+def test_parser_elements_mismatch_pyace_backend(ace_fixtures, aiida_localhost):
+    _, calcfunction = parse_case(_case(ace_fixtures, "elements_mismatch_pyace"), aiida_localhost)
     assert calcfunction.exit_status == 400
-    assert "S" in calcfunction.exit_message
+    assert "the data hold S" in calcfunction.exit_message
 
 
-def test_parser_tensorflow_failure(ace_fixtures, aiida_localhost):
-    _, calcfunction = parse_case(_case(ace_fixtures, "tensorflow_abort"), aiida_localhost)
-    assert calcfunction.exit_status == 310
-    assert "pthread_create" in calcfunction.exit_message or "Check failed" in calcfunction.exit_message
+def test_parser_elements_mismatch_tensorpot_is_caught(ace_fixtures, aiida_localhost, ace_training_set):
+    """The tensorpot backend fits a Ba–Zr potential on Ba–Zr–S data without complaint; the
+    parser compares the potential's elements with the training set's and refuses it."""
+    folder = _case(ace_fixtures, "elements_mismatch")
+    assert (folder / "output_potential.yaml").exists()  # pacemaker itself succeeded
+    results, calcfunction = parse_case(folder, aiida_localhost, ace_training_set)
+    assert calcfunction.exit_status == 400
+    assert "['S']" in calcfunction.exit_message
+    assert "potential" not in results
+
+
+def test_parser_empty_basis(ace_fixtures, aiida_localhost):
+    _, calcfunction = parse_case(_case(ace_fixtures, "empty_basis"), aiida_localhost)
+    assert calcfunction.exit_status == 312
+    assert "zero-size array" in calcfunction.exit_message
+
+
+def test_parser_out_of_memory(ace_fixtures, aiida_localhost):
+    _, calcfunction = parse_case(_case(ace_fixtures, "out_of_memory"), aiida_localhost)
+    assert calcfunction.exit_status == 311
+    assert "mmap error: 12" in calcfunction.exit_message
+
+
+def test_tensorflow_fatal_line_is_a_tensorflow_failure():
+    """The other way the memory-limited run ended (stderr line copied from that real run)."""
+    line = ("2026-11-28 22:56:01.869137: F external/local_xla/xla/tsl/platform/default/env.cc:80] "
+            "Check failed: ret == 0 (11 vs. 0)Thread tf_graph_runner creation via pthread_create() failed.")
+    label, details = diagnose_failure(f"INFO - Batch size: 100\n{line}\n", "")
+    assert label == "ERROR_TENSORFLOW"
+    assert "pthread_create" in details
 
 
 def test_parser_interrupted_run_has_no_potential(ace_fixtures, aiida_localhost):
