@@ -1,7 +1,9 @@
 """``ScatteringCalculation`` (``bzs.scattering``): I(Q), S(Q), F(Q), G(r) of a structure.
 
 A CalcJob, so the same node can run on the local CPU or on a remote GPU computer (a code for
-``aiida-bzs-scatter`` set up there, ``parameters.device = 'cuda'``). The runner calls
+``aiida-bzs-scatter`` set up there, ``parameters.device = 'cuda'``). The structure comes as a
+StructureData or, for 10⁵–10⁶ atoms, as the runner's XYZ file (``structure_file``, made by the
+calcfunction ``structure_to_xyz``), which aiida-core does not have to decode at every poll. The runner calls
 debyecalculator (finite particle: **the cell is ignored**, a periodic box scatters as a brick
 with surfaces) or the periodic mode; see :mod:`aiida_bzs.scripts.scatter`.
 
@@ -63,19 +65,40 @@ def validate_parameters_port(parameters: orm.Dict, _) -> str | None:
     return None
 
 
+def validate_structure_file(node: orm.SinglefileData, _) -> str | None:
+    """Port validator: a runner XYZ file with at least one atom (per its ``n_atoms`` attribute)."""
+    if node.base.attributes.get("n_atoms", 1) < 1:
+        return "the structure file holds no atoms"
+    return None
+
+
+def _structure_facts(inputs) -> tuple[list[str], list[bool]] | None:
+    """(elements, pbc) of whichever structure input is given; None if unknown (plain file)."""
+    if "structure" in inputs:
+        structure = inputs["structure"]
+        if not structure.base.attributes.get("sites", []):
+            return None
+        return sorted(set(structure_symbols(structure))), list(structure.pbc)
+    node = inputs["structure_file"]
+    elements = node.base.attributes.get("elements", None)
+    return (elements, node.base.attributes.get("pbc", [False] * 3)) if elements else None
+
+
 def validate_inputs(inputs, _) -> str | None:
-    """Structure and parameters together: known elements, partials present, periodic needs a cell."""
-    structure = inputs.get("structure")
-    if structure is None or not structure.base.attributes.get("sites", []):
-        return None
+    """One structure input; known elements, partials present, periodic mode needs a cell."""
+    if ("structure" in inputs) == ("structure_file" in inputs):
+        return "give exactly one of `structure` (StructureData) and `structure_file` (runner XYZ file)"
     try:
         params = validate_parameters(inputs["parameters"].get_dict() if "parameters" in inputs else {})
-        symbols = structure_symbols(structure)
-        elements = check_elements(symbols, params["radiation"])
+        facts = _structure_facts(inputs)
+        if facts is None:
+            return None
+        elements, pbc = facts
+        check_elements(elements, params["radiation"])
         resolve_partials(params["partials"], elements)
     except AnalysisInputError as exc:
         return str(exc)
-    if params["mode"] == "periodic" and not all(structure.pbc):
+    if params["mode"] == "periodic" and not all(pbc):
         return "mode 'periodic' needs a structure periodic in all three directions (pbc = True, True, True)"
     return None
 
@@ -87,8 +110,11 @@ class ScatteringCalculation(CalcJob):
     def define(cls, spec):
         """Inputs: structure, parameters (Dict); outputs: iq, sq, fq, gr, partials, output_parameters."""
         super().define(spec)
-        spec.input("structure", valid_type=orm.StructureData, validator=validate_structure,
+        spec.input("structure", valid_type=orm.StructureData, required=False, validator=validate_structure,
                    help="Atoms to scatter from (Å). The cell is ignored unless mode is 'periodic'.")
+        spec.input("structure_file", valid_type=orm.SinglefileData, required=False, validator=validate_structure_file,
+                   help="The same as the runner's extended XYZ (calcfunction bzs.scattering.structure_to_xyz): "
+                   "cheap to poll for 10⁵–10⁶ atoms, where a StructureData input is decoded at every poll.")
         spec.input("parameters", valid_type=orm.Dict, required=False, validator=validate_parameters_port,
                    help="Q/r grids (Å⁻¹, Å), biso (Å²), qdamp, lorch, radiation, device, dtype, partials, "
                    "normalisation, mode; see aiida_bzs.analysis.scattering_params.DEFAULTS.")
@@ -125,11 +151,17 @@ class ScatteringCalculation(CalcJob):
         spec.exit_code(412, "ERROR_INVALID_PARAMETERS", message="invalid parameters: {message}")
 
     def prepare_for_submission(self, folder):
-        """Write ``structure.xyz`` (Å, with the cell for the periodic mode) and ``parameters.json``."""
-        structure = self.inputs.structure
+        """Write ``structure.xyz`` (Å, with the cell for the periodic mode; copied when given as a
+        file) and ``parameters.json``."""
         params = self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
-        symbols, positions = structure_arrays(structure)
-        write_xyz(folder.get_abs_path(STRUCTURE_FILENAME), symbols, positions, structure.cell, structure.pbc)
+        local_copy_list = []
+        if "structure" in self.inputs:
+            structure = self.inputs.structure
+            symbols, positions = structure_arrays(structure)
+            write_xyz(folder.get_abs_path(STRUCTURE_FILENAME), symbols, positions, structure.cell, structure.pbc)
+        else:
+            node = self.inputs.structure_file
+            local_copy_list.append((node.uuid, node.filename, STRUCTURE_FILENAME))
         with folder.open(PARAMETERS_FILENAME, "w", encoding="utf-8") as handle:
             json.dump(params, handle, indent=1)
 
@@ -142,5 +174,6 @@ class ScatteringCalculation(CalcJob):
 
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = local_copy_list
         calcinfo.retrieve_list = [RESULT_FILENAME, STDOUT_FILENAME]
         return calcinfo

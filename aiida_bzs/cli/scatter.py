@@ -25,34 +25,6 @@ def _label(text: str, taken: set[str]) -> str:
     return label
 
 
-def load_structure(identifier: str):
-    """A StructureData from a file (any ASE-readable format, stored as a new node) or a node
-    identifier (pk, UUID or label); returns (node, suggested label)."""
-    from aiida import orm
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
-
-    path = Path(identifier)
-    if path.is_file():
-        import ase.io
-
-        try:
-            atoms = ase.io.read(path)
-        except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
-            raise click.BadParameter(f"{path}: cannot read a structure ({exc})") from None
-        if len(atoms) == 0:
-            raise click.BadParameter(f"{path}: the structure is empty")
-        node = orm.StructureData(ase=atoms)
-        node.label = path.stem
-        return node.store(), path.stem
-    try:
-        node = orm.load_node(identifier)
-    except (NotExistent, MultipleObjectsError, ValueError) as exc:
-        raise click.BadParameter(f"{identifier!r} is neither a file nor a node ({exc})") from None
-    if not isinstance(node, orm.StructureData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a StructureData")
-    return node, node.label or f"structure_{node.pk}"
-
-
 @cmd_root.command("scatter")
 @click.argument("structures", nargs=-1, required=True)
 @click.option("--xrd", "want_xrd", is_flag=True, help="Show and compare the XRD pattern (default: both).")
@@ -90,11 +62,12 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
     from ..common.codes import MissingCodeError
     from ..data.measured_pattern import MeasuredPatternData
     from ..workflows.scattering import ScatteringWorkChain
+    from .analysis import resolve_structure
 
     taken: set[str] = set()
     nodes = {}
     for identifier in structures:
-        node, label = load_structure(identifier)
+        node, label = resolve_structure(identifier, None)
         nodes[_label(label, taken)] = node
     first = next(iter(nodes.values()))
     for diameter in diameters:
@@ -142,7 +115,7 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
         raise click.ClickException(f"ScatteringWorkChain pk={node.pk} failed: {node.exit_message or node.exit_status}")
     _print_table(node, nodes, results)
     if plot_path:
-        Path(plot_path).write_bytes(results["plot"].get_object_content("scattering.png", mode="rb"))
+        Path(plot_path).write_bytes(results["plot"].get_content(mode="rb"))
         click.echo(f"plot written to {plot_path} (SinglefileData pk={results['plot'].pk})")
     click.echo(f"ScatteringWorkChain pk={node.pk}")
 

@@ -89,6 +89,9 @@ def run(structure_path: str, parameters_path: str, output_path: str) -> int:
         from ..analysis.scattering_transforms import to_conventional, to_debyecalculator
 
         meta.update(runtime_versions())
+        # Codes often export OMP_NUM_THREADS=1 (right for MPI programs); the pair sum wants every
+        # CPU this process may use unless num_threads says otherwise.
+        torch.set_num_threads(params["num_threads"] or len(os.sched_getaffinity(0)))
         if params["mode"] == "periodic":
             from ase import Atoms
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 
-from ..calculations.functions.scattering import compare_pattern, plot_scattering, scherrer_sizes, xrd_pattern
+from ..calculations.functions.scattering import (
+    compare_pattern,
+    plot_scattering,
+    scherrer_sizes,
+    structure_to_xyz,
+    xrd_pattern,
+)
 from ..calculations.scattering import ScatteringCalculation
 from ..common.codes import code_label, load_code
 from .protocols import get_protocol
@@ -117,18 +123,20 @@ class ScatteringWorkChain(WorkChain):
         options = self.inputs.options.get_dict() if "options" in self.inputs else {}
         calcs = {}
         for label, structure in self.inputs.structures.items():
+            xyz = structure_to_xyz(structure)  # a file input keeps polling cheap for big structures
+            n_atoms = xyz.base.attributes.get("n_atoms")
             params = self.inputs.parameters.get_dict()
             this_code = code
-            if "gpu_code" in self.inputs and len(structure.base.attributes.get("sites")) >= self.inputs.gpu_min_atoms.value:
+            if "gpu_code" in self.inputs and n_atoms >= self.inputs.gpu_min_atoms.value:
                 this_code, params = self.inputs.gpu_code, {**params, "device": "cuda"}
             builder = ScatteringCalculation.get_builder()
             builder.code = this_code
-            builder.structure = structure
+            builder.structure_file = xyz
             builder.parameters = orm.Dict(params)
             builder.metadata.options = options
             builder.metadata.call_link_label = f"scatter_{label}"
             calcs[f"calc_{label}"] = self.submit(builder)
-            self.report(f"{label}: {len(structure.base.attributes.get('sites'))} atoms on {params.get('device', 'cpu')}")
+            self.report(f"{label}: {n_atoms} atoms on {params.get('device', 'cpu')}")
         return ToContext(**calcs)
 
     def inspect_calculations(self):

@@ -48,3 +48,29 @@ def patterns():
         return out
 
     return compute
+
+
+@pytest.fixture
+def parse_retrieved(aiida_localhost):
+    """Factory: ``parse_retrieved({'scattering.json': text})`` runs the parser on those retrieved
+    files and returns (outputs dict, calcfunction node carrying the exit status)."""
+    import io
+
+    from aiida import orm
+    from aiida.common.links import LinkType
+
+    from aiida_bzs.parsers.scattering import ScatteringParser
+
+    def parse(files: dict[str, str]):
+        node = orm.CalcJobNode(computer=aiida_localhost, process_type="aiida.calculations:bzs.scattering")
+        node.set_option("resources", {"num_machines": 1, "num_mpiprocs_per_machine": 1})
+        node.set_option("parser_name", "bzs.scattering")
+        node.store()
+        retrieved = orm.FolderData()
+        for name, text in files.items():
+            retrieved.base.repository.put_object_from_filelike(io.BytesIO(text.encode()), name)
+        retrieved.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label="retrieved")
+        retrieved.store()
+        return ScatteringParser.parse_from_node(node, store_provenance=False)
+
+    return parse

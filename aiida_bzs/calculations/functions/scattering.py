@@ -21,6 +21,28 @@ from ...analysis.scattering_plot import Curve, Panel, overlay_figure
 from ...analysis.scattering_units import check_q_window, resolve_wavelength, two_theta_from_q
 
 
+@calcfunction
+def structure_to_xyz(structure: orm.StructureData) -> orm.SinglefileData:
+    """The structure as the runner's extended-XYZ input file (positions and cell in Å).
+
+    Why: a CalcJob whose input is a 10⁵-atom StructureData pays for decoding all its sites at
+    every scheduler poll (aiida-core loads the input nodes); a file input costs nothing to poll.
+    The file node carries ``n_atoms``, ``elements`` and ``pbc`` as attributes for validation.
+    """
+    from ...calculations.scattering import structure_arrays
+    from ...scripts.scatter_files import STRUCTURE_FILENAME, write_xyz
+
+    symbols, positions = structure_arrays(structure)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / STRUCTURE_FILENAME
+        write_xyz(path, symbols, positions, structure.cell, structure.pbc)
+        node = orm.SinglefileData(path)
+    node.base.attributes.set("n_atoms", len(symbols))
+    node.base.attributes.set("elements", sorted(set(symbols)))
+    node.base.attributes.set("pbc", [bool(p) for p in structure.pbc])
+    return node
+
+
 def _xy(node: orm.XyData) -> tuple[str, np.ndarray, np.ndarray]:
     name, x, _ = node.get_x()
     return name, np.asarray(x, float), np.asarray(node.get_y()[0][1], float)

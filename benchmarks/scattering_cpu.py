@@ -1,0 +1,155 @@
+"""CPU cost of I(Q)+G(r): bare debyecalculator versus the wrapped ScatteringCalculation.
+
+    python benchmarks/scattering_cpu.py [--sizes 10240 40960] [--protocol balanced] [--periodic]
+
+For each size (the study's 8×8×8 crystal block of 10,240 atoms, and 16×8×16 = 40,960) it times,
+in one run and with the same parameters and thread count:
+
+* bare, warm: ``DebyeCalculator(...)._get_all(atoms)`` in this process (imports done, warmed up);
+* bare, cold: a fresh ``python`` that imports debyecalculator and computes (what a script costs);
+* CalcJob: ``ScatteringCalculation`` through AiiDA (temporary SQLite profile, local computer) on
+  the structure's XYZ file node, as the workchain runs it: submission, upload, a new process of
+  ``aiida-bzs-scatter`` (interpreter, torch and debyecalculator imports), polling, parsing, nodes.
+  Making that file node from a stored StructureData (``structure_to_xyz``) is timed apart.
+
+Overhead = CalcJob / bare − 1. ``--periodic`` adds the periodic mode's time on the same cell.
+Prints a table; measured figures are quoted in docs/scattering.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COLD = """
+import json, sys, time
+t = time.perf_counter()
+import numpy as np, torch
+from ase.io import read
+from debyecalculator import DebyeCalculator
+p = json.load(open(sys.argv[2]))
+atoms = read(sys.argv[1])
+calc = DebyeCalculator(qmin=p['qmin'], qmax=p['qmax'], qstep=p['qstep'], device='cpu')
+calc._get_all(atoms)
+print(time.perf_counter() - t)
+"""
+
+
+def temporary_code():
+    """A temporary SQLite profile with a local computer and the aiida-bzs-scatter code."""
+    from aiida import load_profile, orm
+    from aiida.storage.sqlite_temp import SqliteTempBackend
+
+    from aiida_bzs.common.codes import executable_path, prepend_text
+
+    load_profile(SqliteTempBackend.create_profile("bzs-benchmark"), allow_switch=True)
+    computer = orm.Computer(label="localhost", hostname="localhost", transport_type="core.local",
+                            scheduler_type="core.direct", workdir=tempfile.mkdtemp(prefix="bzs-bench-")).store()
+    computer.configure(safe_interval=0.0)
+    computer.set_minimum_job_poll_interval(1.0)  # default 10 s would add up to 10 s of latency per job
+    exe = executable_path("bzs_scatter")
+    if exe is None:
+        sys.exit("aiida-bzs-scatter not found: pip install -e . first")
+    return orm.InstalledCode(label="bzs_scatter", computer=computer, filepath_executable=str(exe),
+                             default_calc_job_plugin="bzs.scattering", prepend_text=prepend_text("bzs_scatter")).store()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_240, 40_960])
+    parser.add_argument("--protocol", default="balanced", choices=["fast", "balanced", "stringent"])
+    parser.add_argument("--periodic", action="store_true", help="also time the periodic mode")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved repetitions; the minimum is reported")
+    args = parser.parse_args(argv)
+
+    import torch
+    import yaml
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.analysis.scattering_debye import make_calculator
+    from aiida_bzs.analysis.scattering_params import validate_parameters
+    from aiida_bzs.calculations.functions.scattering import structure_to_xyz
+    from aiida_bzs.calculations.scattering import ScatteringCalculation
+    from aiida_bzs.common.structure_nodes import structure_from_atoms
+    from aiida_bzs.structures.crystal import pnma_crystal
+
+    protocol = yaml.safe_load((ROOT / "aiida_bzs/workflows/protocols/scattering.yaml").read_text())
+    raw = dict(protocol["protocols"][args.protocol]["parameters"])
+    params = validate_parameters(raw)
+    code = temporary_code()
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    print(f"# CPU, {threads} threads, load average {os.getloadavg()[0]:.1f}; protocol {args.protocol}: "
+          f"Q {params['qmin']}–{params['qmax']} step {params['qstep']:.4g} Å⁻¹, {params['dtype']}", flush=True)
+    calc = make_calculator(params, "cpu")
+    calc._get_all(pnma_crystal().repeat((3, 3, 3)))  # warm-up
+
+    rows = []
+    for n in args.sizes:
+        repeat = {10_240: (8, 8, 8), 40_960: (16, 8, 16)}.get(n)
+        if repeat is None:
+            k = max(1, round((n / 20) ** (1 / 3)))
+            repeat = (k, k, k)
+        atoms = pnma_crystal().repeat(repeat)
+        structure = structure_from_atoms(atoms).store()  # the workchain's input exists already
+        start = time.perf_counter()
+        xyz = structure_to_xyz(structure)
+        to_file = time.perf_counter() - start
+        builder = ScatteringCalculation.get_builder()
+        builder.code = code
+        builder.structure_file = xyz
+        builder.parameters = orm.Dict(raw)
+        warm, cold, wrapped = [], [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            atoms.write(Path(tmp) / "s.xyz")
+            (Path(tmp) / "p.json").write_text(json.dumps(params))
+            cold_cmd = [sys.executable, "-c", COLD, str(Path(tmp) / "s.xyz"), str(Path(tmp) / "p.json")]
+            for _ in range(args.repeat):  # interleaved, so that a busy spell hits all three alike
+                start = time.perf_counter()
+                calc._get_all(atoms)
+                warm.append(time.perf_counter() - start)
+                out = subprocess.run(cold_cmd, capture_output=True, text=True, check=True).stdout
+                cold.append(float(out.strip().splitlines()[-1]))
+                start = time.perf_counter()
+                _, node = run_get_node(builder)
+                wrapped.append(time.perf_counter() - start)
+        warm, cold, wrapped = min(warm), min(cold), min(wrapped)
+        meta = node.outputs.output_parameters.get_dict() if node.is_finished_ok else {}
+        row = {"n": len(atoms), "warm": warm, "cold": cold, "calcjob": wrapped, "to_file": to_file,
+               "runner_compute": meta.get("compute_time_s"), "runner_wall": meta.get("wall_time_s")}
+        if args.periodic:
+            periodic = {**raw, "mode": "periodic"}
+            builder.parameters = orm.Dict(periodic)
+            _, pnode = run_get_node(builder)
+            row["periodic"] = pnode.outputs.output_parameters["compute_time_s"] if pnode.is_finished_ok else None
+        rows.append(row)
+
+    head = f"{'atoms':>7} {'pairs':>10} {'bare warm/s':>11} {'bare cold/s':>11} {'XYZ node/s':>10} {'CalcJob/s':>9} " \
+           f"{'runner compute/s':>16} " \
+           f"{'overhead vs warm':>16} {'vs cold':>8} {'pairs/s (warm)':>14}"
+    if args.periodic:
+        head += f" {'periodic/s':>10}"
+    print(head)
+    for r in rows:
+        pairs = r["n"] * (r["n"] - 1) // 2
+        line = (f"{r['n']:>7} {pairs:>10.3e} {r['warm']:>11.2f} {r['cold']:>11.2f} {r['to_file']:>10.2f} {r['calcjob']:>9.2f} "
+                f"{r['runner_compute'] or float('nan'):>16.2f} {r['calcjob'] / r['warm'] - 1:>16.0%} "
+                f"{r['calcjob'] / r['cold'] - 1:>8.0%} {pairs / r['warm']:>14.3e}")
+        if args.periodic:
+            line += f" {r.get('periodic') or float('nan'):>10.2f}"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

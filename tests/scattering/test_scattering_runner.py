@@ -1,0 +1,84 @@
+"""The runner aiida-bzs-scatter, in-process: a real run and its clear errors for bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from aiida_bzs.scripts.scatter import main
+from aiida_bzs.scripts.scatter_files import read_result, read_xyz, write_xyz
+from aiida_bzs.structures import pnma_crystal
+
+
+def run(tmp_path, symbols, positions, params, cell=None, pbc=(False,) * 3, raw_xyz=None):
+    structure, parameters, output = tmp_path / "s.xyz", tmp_path / "p.json", tmp_path / "out.json"
+    if raw_xyz is not None:
+        structure.write_text(raw_xyz)
+    else:
+        write_xyz(structure, symbols, positions, cell, pbc)
+    parameters.write_text(params if isinstance(params, str) else json.dumps(params))
+    status = main(["--structure", str(structure), "--parameters", str(parameters), "--output", str(output)])
+    return status, read_result(output.read_text())
+
+
+SMALL = {"qmin": 1.0, "qmax": 10.0, "qstep": 0.05, "rmax": 8.0, "rstep": 0.05}
+
+
+def test_xyz_round_trip(tmp_path):
+    crystal = pnma_crystal()
+    write_xyz(tmp_path / "c.xyz", crystal.get_chemical_symbols(), crystal.positions, crystal.cell[:], crystal.pbc)
+    symbols, positions, cell, pbc = read_xyz(tmp_path / "c.xyz")
+    assert symbols == crystal.get_chemical_symbols() and pbc == (True, True, True)
+    assert np.allclose(positions, crystal.positions, atol=1e-8) and np.allclose(cell, crystal.cell[:])
+    import ase.io
+
+    assert len(ase.io.read(tmp_path / "c.xyz")) == 20  # readable by ASE (extended XYZ)
+
+
+def test_run_records_versions_and_warns_about_cell(tmp_path):
+    crystal = pnma_crystal()
+    status, result = run(tmp_path, crystal.get_chemical_symbols(), crystal.positions, SMALL, crystal.cell[:], crystal.pbc)
+    assert status == 0
+    meta = result["metadata"]
+    assert meta["debyecalculator_version"] == "1.1.1" and meta["device"] == "cpu" and meta["n_atoms"] == 20
+    assert any("cell is ignored" in w for w in meta["warnings"])
+    assert result["curves"]["sq"][-1] == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    "case, code, fragment",
+    [
+        ("empty", "INVALID_STRUCTURE", "the structure is empty"),
+        ("unknown", "UNKNOWN_ELEMENT", "['Xx']"),
+        ("reversed", "INVALID_PARAMETERS", "Q range reversed"),
+        ("json", "INVALID_PARAMETERS", "line 1: not valid JSON"),
+        ("badline", "INVALID_STRUCTURE", "line 4: expected 'symbol x y z'"),
+        ("periodic_no_cell", "INVALID_STRUCTURE", "periodic mode needs a cell"),
+    ],
+)
+def test_bad_input(tmp_path, case, code, fragment):
+    symbols, positions, params, raw = ["Ba", "S"], [[0, 0, 0], [2.5, 0, 0]], SMALL, None
+    if case == "empty":
+        raw = "0\n\n"
+    elif case == "unknown":
+        symbols = ["Ba", "Xx"]
+    elif case == "reversed":
+        params = {**SMALL, "qmin": 12.0}
+    elif case == "json":
+        params = "{qmin: 1"
+    elif case == "badline":
+        raw = "2\n\nBa 0 0 0\nS 2.5 zero 0\n"
+    elif case == "periodic_no_cell":
+        params = {**SMALL, "mode": "periodic"}
+    status, result = run(tmp_path, symbols, positions, params, raw_xyz=raw)
+    assert status == 2 and result["status"] == "error"
+    assert result["error"]["code"] == code and fragment in result["error"]["message"]
+
+
+def test_cuda_unavailable_is_reported(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    status, result = run(tmp_path, ["Ba", "S"], [[0, 0, 0], [2.5, 0, 0]], {**SMALL, "device": "cuda"})
+    assert status == 2 and result["error"]["code"] == "DEVICE_UNAVAILABLE" and "no CUDA GPU" in result["error"]["message"]

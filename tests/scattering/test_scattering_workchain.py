@@ -1,0 +1,79 @@
+"""ScatteringWorkChain end to end through the `aiida-bzs scatter` command, and GPU routing."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from click.testing import CliRunner
+
+from aiida_bzs.cli import cmd_root
+
+
+@pytest.fixture
+def crystal_file(tmp_path):
+    from aiida_bzs.structures import pnma_crystal
+
+    path = tmp_path / "crystal.cif"
+    pnma_crystal().write(path)
+    return path
+
+
+def test_scatter_command_with_measured_data(bzs_code, crystal_file, scattering_fixtures, tmp_path):
+    """Crystal cell + a 2 nm particle cut from it → XRD/PDF, Rwp against synthetic data, one PNG."""
+    code = bzs_code("bzs_scatter")
+    plot = tmp_path / "fig4.png"
+    result = CliRunner().invoke(
+        cmd_root,
+        ["scatter", str(crystal_file), "-n", "2", "--compare", str(scattering_fixtures / "synthetic_xrd.xy"),
+         "--compare-pdf", str(scattering_fixtures / "synthetic_pdf.gr"), "--plot", str(plot),
+         "--protocol", "fast", "--code", code.full_label],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "np_2nm" in result.output and "Rwp XRD" in result.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
+
+    workchain = orm.load_node(int(result.output.strip().split("pk=")[-1]))
+    assert workchain.is_finished_ok
+    outputs = workchain.outputs
+    assert set(outputs.xrd) == {"crystal", "np_2nm"}
+    two_theta = outputs.xrd.np_2nm.get_x()[1]
+    assert two_theta[0] == pytest.approx(22.77, abs=0.2) and two_theta[-1] == pytest.approx(80.13, abs=0.2)  # qstep 0.01
+    fits = {label: outputs.comparisons[label] for label in ("crystal", "np_2nm")}
+    # the synthetic data are a 3 nm sphere: the 2 nm particle fits them better than a 20-atom cell
+    assert fits["np_2nm"].xrd["rwp"] < fits["crystal"].xrd["rwp"]
+    assert fits["np_2nm"].pdf["rwp"] < fits["crystal"].pdf["rwp"]
+    size = outputs.scherrer["np_2nm"]["size_nm"]
+    assert 1.0 < size < 4.0
+
+
+def test_bad_measured_file_is_a_clean_error(aiida_profile, bzs_code, crystal_file, tmp_path):
+    bad = tmp_path / "measured.xy"
+    bad.write_text("\n".join(f"{20 + 0.1 * k:.1f} {k}" for k in range(15)) + "\n21.6 1e3 x\n")
+    result = CliRunner().invoke(cmd_root, ["scatter", str(crystal_file), "--compare", str(bad),
+                                           "--code", bzs_code("bzs_scatter").full_label])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{bad}, line 16: non-numeric value 'x' in column 3" in result.output
+
+
+def test_big_structures_go_to_the_gpu_code(bzs_code, sphere):
+    """Above gpu_min_atoms the GPU code runs with device 'cuda'; on a CPU-only machine that
+    calculation fails with ERROR_DEVICE_UNAVAILABLE and the workchain names the structure."""
+    import torch
+
+    from aiida_bzs.workflows.scattering import ScatteringWorkChain
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code = bzs_code("bzs_scatter")
+    builder = ScatteringWorkChain.get_builder_from_protocol(
+        {"small": orm.StructureData(ase=sphere(6.0))}, code=code, protocol="fast",
+        overrides={"parameters": {"qmax": 8.0, "qstep": 0.05}}, gpu_code=code,
+    )
+    builder.gpu_min_atoms = orm.Int(10)
+    from aiida.engine import run_get_node
+
+    _, node = run_get_node(builder)
+    assert node.exit_status == 401 and "small" in node.exit_message
+    calc = node.called[0]
+    assert calc.inputs.parameters["device"] == "cuda" and calc.exit_status == 310
+    assert np.isscalar(calc.exit_status)
