@@ -81,7 +81,8 @@ class PacemakerCalculation(CalcJob):
         spec.exit_code(302, "ERROR_OUTPUT_POTENTIAL_MISSING", invalidates_cache=True,
                        message="output_potential.yaml is missing: pacemaker stopped before saving it.")
         spec.exit_code(303, "ERROR_OUTPUT_METRICS_MISSING", invalidates_cache=True,
-                       message="metrics.txt is missing or has no iteration.")
+                       message="metrics.txt is missing or has no iteration (with initial_potential_mode "
+                               "'extend', pacemaker fits nothing when the target basis is not larger).")
         spec.exit_code(310, "ERROR_TENSORFLOW", invalidates_cache=True,
                        message="TensorFlow failed: {details}")
         spec.exit_code(311, "ERROR_OUT_OF_MEMORY", invalidates_cache=True,

@@ -85,14 +85,16 @@ def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_p
             f"the training set (pk {training_set.pk}) has no isolated-atom reference energy (eV) for "
             f"{missing_refs}; pacemaker fits cohesive energies (energy_corrected)"
         )
-    n_functions = count_basis_functions(params, declared or data_elements)
+    continuing = initial_potential is not None and params["initial_potential_mode"] == "continue"
+    n_functions = (sum(initial_potential.n_functions.values()) if continuing
+                   else count_basis_functions(params, declared or data_elements))
     if n_functions == 0:
         raise FitInputError(
             f"the basis has no function: number_of_functions_per_element "
             f"{params['functions']['number_of_functions_per_element']} is too small for "
             f"{len(declared or data_elements)} elements (pacemaker spreads it over the species blocks)"
         )
-    cutoff = params["cutoff"]
+    cutoff = initial_potential.cutoff if continuing else params["cutoff"]
     shortest = shortest_distance_in_set(training_set.get_arrays(), cutoff)
     if not np.isfinite(shortest):
         raise FitInputError(

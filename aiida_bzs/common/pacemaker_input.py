@@ -35,6 +35,10 @@ DEFAULT_FIT_PARAMETERS: dict = {
     "max_iterations": 100,
     "ladder": None,  # None: fit the whole basis; else {'step': int or fraction, 'type': 'power_order'}
     "repulsion": "auto",  # ZBL core repulsion from the shortest distance in the data; None: off
+    # with an initial potential: 'continue' refits its basis (shape keys above are then unused);
+    # 'extend' grows it ladder-wise up to the basis described here (pacemaker adds no function,
+    # and so fits nothing, when the initial basis is already that large)
+    "initial_potential_mode": "continue",
     "backend": {"evaluator": "tensorpot", "batch_size": 100, "display_step": 50},
     "seed": 42,
 }
@@ -158,6 +162,8 @@ def validate_fit_parameters(parameters: Mapping | None) -> dict:
     else:
         params["ladder"] = None
 
+    _require(params["initial_potential_mode"] in ("continue", "extend"),
+             f"'initial_potential_mode' must be 'continue' or 'extend', got {params['initial_potential_mode']!r}")
     _require(params["repulsion"] in ("auto", None),
              f"'repulsion' must be 'auto' or null, got {params['repulsion']!r}")
     _require(params["backend"].get("evaluator") in EVALUATORS,
@@ -178,7 +184,8 @@ def build_input_yaml(
     :param elements: chemical symbols of the potential (sorted here).
     :param train_filename: the gzip-pickled training DataFrame, relative to the run folder.
     :param test_filename: optional test DataFrame file (pacemaker then writes test_metrics.txt).
-    :param initial_potential: B-basis .yaml to continue from (its basis is kept and extended).
+    :param initial_potential: B-basis .yaml to start from: refitted as it is
+        (``initial_potential_mode: continue``) or grown to the basis of ``parameters`` (``extend``).
     """
     p = validate_fit_parameters(parameters)
     potential = {
@@ -194,7 +201,9 @@ def build_input_yaml(
     }
     if p["functions"]["number_of_functions_per_element"] is not None:
         potential["functions"]["number_of_functions_per_element"] = p["functions"]["number_of_functions_per_element"]
-    if initial_potential:
+    if initial_potential and p["initial_potential_mode"] == "continue":
+        potential = {"filename": initial_potential}
+    elif initial_potential:
         potential["initial_potential"] = initial_potential
 
     data = {"filename": train_filename}

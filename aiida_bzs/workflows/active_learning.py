@@ -18,6 +18,7 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 from ..calculations.functions.active_learning import (
     candidates_file,
     explore_with_potential,
+    learning_summary,
     select_candidates,
     take_indices,
 )
@@ -144,7 +145,7 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.settings = learning_settings(self.inputs)
         self.ctx.generation = 0
         self.ctx.dataset = self.inputs.training_set
-        self.ctx.history = []
+        self.ctx.summary_nodes = {}
         self.ctx.stop_reason = None
         self.ctx.selected = None
         try:
@@ -205,19 +206,16 @@ class ActiveLearningWorkChain(WorkChain):
                 generation=self.ctx.fit_generation, details=f"pk {fit.pk} [{fit.exit_status}] {fit.exit_message}")
         version = self.ctx.settings["fit_versions"][0]
         self.ctx.potential = fit.outputs[version].potential
-        self.ctx.fit_metrics = fit.outputs[version].test_metrics.get_dict()
         self.ctx.generation = self.ctx.fit_generation
+        self.ctx.summary_nodes[f"gen_{self.ctx.generation}_test_metrics"] = fit.outputs[version].test_metrics
         return None
 
     def record_generation(self):
         g = self.ctx.generation
         self.out(f"generations.gen_{g}_potential", self.ctx.potential)
         self.out(f"generations.gen_{g}_training_set", self.ctx.dataset)
-        entry = {"generation": g, "n_structures": len(self.ctx.dataset), "potential": self.ctx.potential.uuid}
-        if g > 0 or "fit_metrics" in self.ctx:
-            metrics = self.ctx.get("fit_metrics", {})
-            entry.update(test_rmse_energy=metrics.get("rmse_energy"), test_rmse_forces=metrics.get("rmse_forces"))
-        self.ctx.history.append(entry)
+        self.ctx.summary_nodes[f"gen_{g}_potential"] = self.ctx.potential
+        self.ctx.summary_nodes[f"gen_{g}_training_set"] = self.ctx.dataset
         self.report(f"generation {g}: potential pk {self.ctx.potential.pk}, {len(self.ctx.dataset)} structures")
 
     # -- loop -----------------------------------------------------------------------------------
@@ -249,9 +247,7 @@ class ActiveLearningWorkChain(WorkChain):
         result = select_candidates(self.ctx.candidates, self.ctx.max_gamma, orm.Dict(parameters))
         summary = result["summary"].get_dict()
         self.out(f"generations.gen_{g}_selection", result["summary"])
-        self.ctx.history[-1]["explored_max_gamma"] = summary["max_gamma"]
-        self.ctx.history[-1]["n_candidates"] = summary["n_candidates"]
-        self.ctx.history[-1]["n_above_threshold"] = summary["n_above_threshold"]
+        self.ctx.summary_nodes[f"gen_{g}_selection"] = result["summary"]
         if "selected" not in result:
             self.ctx.selected = None
             self.ctx.stop_reason = (f"no explored structure above γ = {settings['gamma_threshold']} "
@@ -309,14 +305,11 @@ class ActiveLearningWorkChain(WorkChain):
                 generation=g, details=f"pk {job.pk} [{job.exit_status}] {job.exit_message}")
         new = job.outputs.training_set
         self.out(f"generations.gen_{g}_labelled", new)
-        self.ctx.history[-1]["n_labelled_next"] = len(new)
         self.ctx.dataset = merge_training_sets(a_previous=self.ctx.dataset, b_new=new)
         return None
 
     def results(self):
         self.out("potential", self.ctx.potential)
         self.out("training_set", self.ctx.dataset)
-        summary = {"generations": self.ctx.history, "stop_reason": self.ctx.stop_reason,
-                   "n_generations": self.ctx.generation + 1}
-        self.out("summary", orm.Dict(summary))
+        self.out("summary", learning_summary(stop_reason=orm.Str(self.ctx.stop_reason), **self.ctx.summary_nodes))
         self.report(f"stopped: {self.ctx.stop_reason}")

@@ -15,11 +15,16 @@ from aiida_bzs.common.pacemaker_input import (
 def test_defaults_fill_and_input_yaml_layout():
     params = validate_fit_parameters({"cutoff": 6, "max_iterations": 7, "ladder": {"step": 0.2}})
     assert params["cutoff"] == 6.0
+    fresh = build_input_yaml(params, ["Zr", "Ba", "S"], "train.pckl.gzip")
+    assert fresh["potential"]["elements"] == ["Ba", "S", "Zr"]
+    assert fresh["potential"]["bonds"]["ALL"]["rcut"] == 6.0
     content = build_input_yaml(params, ["Zr", "Ba", "S"], "train.pckl.gzip", "test.pckl.gzip", "init.yaml")
-    assert content["potential"]["elements"] == ["Ba", "S", "Zr"]
-    assert content["potential"]["bonds"]["ALL"]["rcut"] == 6.0
-    assert content["potential"]["initial_potential"] == "init.yaml"
+    assert content["potential"] == {"filename": "init.yaml"}  # default: refit the initial potential
+    extend = build_input_yaml({**params, "initial_potential_mode": "extend"}, ["Ba"], "t", None, "init.yaml")
+    assert extend["potential"]["initial_potential"] == "init.yaml"
+    assert extend["potential"]["functions"]["ALL"]["nradmax_by_orders"] == params["functions"]["nradmax_by_orders"]
     assert content["data"] == {"filename": "train.pckl.gzip", "test_filename": "test.pckl.gzip"}
+    assert "test_filename" not in extend["data"]
     assert content["fit"]["maxiter"] == 7
     assert content["fit"]["ladder_step"] == 0.2 and content["fit"]["ladder_type"] == "power_order"
     assert content["backend"]["evaluator"] == DEFAULT_FIT_PARAMETERS["backend"]["evaluator"]

@@ -1,8 +1,10 @@
 """End to end: FitAceWorkChain with the real pacemaker and pace_activeset on pw.x-labelled BaZrS3.
 
-One real fit (fast protocol: tensorpot backend, 6 functions per element, 10 iterations), the
-'filtered' version (the 1 eV/atom rule drops the 15 %-compressed cell). The potential must be
-usable in pyace (with γ) and in LAMMPS (pair_style pace), agreeing to 1e-6 eV/atom.
+One real fit (fast protocol: tensorpot backend, 6 functions per element, 10 iterations) of the
+'filtered' version. The filter threshold is 2 eV/atom instead of the study's 1 eV/atom: the
+fixture's Γ-only labels scatter by ~1.5 eV/atom between cell sizes, and 2 eV/atom keeps 13 of
+15 structures (dropping the 15 %-compressed cell and the most strained one). The potential must
+be usable in pyace (with γ) and in LAMMPS (pair_style pace), agreeing to 1e-6 eV/atom.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
+
+FILTER_EV_PER_ATOM = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,7 @@ def fit_node(ace_training_set, ace_code):
     builder.activeset_code = ace_code("pace_activeset")
     builder.protocol = "fast"
     builder.versions = ["filtered"]
+    builder.filter = {"max_energy_above_min": FILTER_EV_PER_ATOM}
     _, node = run_get_node(builder)
     return node
 
@@ -36,9 +41,13 @@ def fit_node(ace_training_set, ace_code):
 def test_fit_finishes_with_rmse_parity_and_active_set(fit_node, ace_training_set):
     assert fit_node.is_finished_ok, fit_node.exit_message
     out = fit_node.outputs.filtered
-    # the filter dropped the compressed cell (> 1 eV/atom above the rest) before the split
-    sizes = len(out.training_set) + len(out.test_set)
-    assert sizes == len(ace_training_set) - 1
+    # the filter dropped exactly the structures > 2 eV/atom above the lowest (cohesive energy)
+    refs = ace_training_set.reference_energies
+    cohesive = np.array([(a.get_potential_energy() - sum(refs[s] for s in a.get_chemical_symbols())) / len(a)
+                         for a in ace_training_set.to_atoms()])
+    kept = int(np.sum(cohesive - cohesive.min() <= FILTER_EV_PER_ATOM))
+    assert kept < len(ace_training_set)
+    assert len(out.training_set) + len(out.test_set) == kept
     for part in (out.training_set, out.test_set):
         assert "compressed" not in part.config_types
     # pacemaker's own metrics, parsed (meV/atom, meV/Å), and flagged as not converged at 10 iterations

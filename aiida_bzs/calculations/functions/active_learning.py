@@ -18,7 +18,7 @@ from ...data.training_set import TrainingSetData
 from ...structures.explore import explore
 from ...structures.rss import random_structures
 
-__all__ = ("EXPLORE_DEFAULTS", "explore_with_potential", "select_candidates")
+__all__ = ("EXPLORE_DEFAULTS", "explore_with_potential", "learning_summary", "select_candidates")
 
 #: Exploration defaults (toy scale); protocols/active_learning.yaml overrides them.
 EXPLORE_DEFAULTS = {
@@ -129,3 +129,31 @@ def take_indices(candidates: TrainingSetData, indices: orm.List) -> TrainingSetD
     if not chosen:
         raise ValueError("no index given")
     return candidates.subset(chosen)
+
+
+@calcfunction
+def learning_summary(stop_reason: orm.Str, **nodes) -> orm.Dict:
+    """Per-generation table of an active-learning run, from its nodes.
+
+    ``nodes`` keys are ``gen_<g>_training_set`` (size), ``gen_<g>_potential`` (functions),
+    ``gen_<g>_test_metrics`` (test RMSE, meV/atom and meV/Å) and ``gen_<g>_selection``
+    (candidates explored with generation g-1's potential, γ, number selected).
+    """
+    table: dict[int, dict] = {}
+    for key, node in nodes.items():
+        _, g, kind = key.split("_", 2)
+        row = table.setdefault(int(g), {"generation": int(g)})
+        if kind == "training_set":
+            row["n_structures"] = len(node)
+        elif kind == "potential":
+            row["potential_uuid"] = node.uuid
+            row["n_functions"] = int(sum(node.n_functions.values()))
+        elif kind == "test_metrics":
+            row["test_rmse_energy"] = node.get("rmse_energy")
+            row["test_rmse_forces"] = node.get("rmse_forces")
+        elif kind == "selection":
+            row.update(explored_candidates=node["n_candidates"], explored_max_gamma=node["max_gamma"],
+                       n_above_threshold=node["n_above_threshold"], n_selected=len(node["selected_indices"]))
+    rows = [table[g] for g in sorted(table)]
+    return orm.Dict({"generations": rows, "n_generations": sum(1 for r in rows if "potential_uuid" in r),
+                     "stop_reason": stop_reason.value})
