@@ -25,6 +25,7 @@ from . import demo  # noqa: E402,F401
 from . import structures  # noqa: E402,F401
 from . import scatter  # noqa: E402,F401
 from . import analysis  # noqa: E402,F401
+from . import ace  # noqa: E402,F401
 from . import generate  # noqa: E402,F401
 from . import label  # noqa: E402,F401
 from . import dataset  # noqa: E402,F401
