@@ -79,8 +79,8 @@ def test_extrapolation_grade_calcfunction(fit_node, ace_training_set):
     result = extrapolation_grade(orm.StructureData(ase=train_atoms), potential)
     gamma = result["gamma"].get_array("gamma")
     assert gamma.shape == (len(train_atoms),)
-    # a training structure lies inside the active set's span: γ ≤ 1 (up to round-off)
-    assert result["summary"]["max"] <= 1.0 + 1e-6
+    # a training structure lies inside the active set's span: γ ≤ 1 up to MaxVol's tolerance 1.01
+    assert result["summary"]["max"] <= 1.01 + 1e-6
     far = train_atoms.copy()
     far.set_cell(far.cell * 0.8, scale_atoms=True)
     squeezed = extrapolation_grade(orm.StructureData(ase=far), potential)["summary"]
