@@ -67,7 +67,8 @@ class PacemakerParser(Parser):
                 return self.exit_codes.ERROR_ELEMENTS_MISMATCH.format(
                     details=f"the data hold {missing}, absent from the fitted potential ({potential.elements})")
 
-        converged = bool(log_info["optimizer_success"])
+        nan_loss = "nan_loss_iteration" in summary or log_info["nan_loss"]
+        converged = bool(log_info["optimizer_success"]) and not nan_loss
         metrics = {
             **summary,
             "converged": converged,
@@ -78,14 +79,22 @@ class PacemakerParser(Parser):
             "wall_time": log_info.get("wall_time"),
             "units": {"energy": "meV/atom", "forces": "meV/Å", "time": "s"},
         }
-        self.out("potential", potential)
-        self.out("metrics", orm.Dict(metrics))
-
-        if "nan_loss_iteration" in summary or log_info["nan_loss"]:
+        self.out("metrics", orm.Dict(_finite(metrics)))
+        if nan_loss:  # the coefficients are meaningless: no potential output
             return self.exit_codes.ERROR_NAN_LOSS.format(iteration=summary.get("nan_loss_iteration", "?"))
+        self.out("potential", potential)
         if not converged:
             return self.exit_codes.ERROR_MAX_ITERATIONS_REACHED
         return None
+
+
+def _finite(values):
+    """Replace NaN/inf (not storable as JSON) by None, recursively."""
+    if isinstance(values, dict):
+        return {k: _finite(v) for k, v in values.items()}
+    if isinstance(values, float) and not np.isfinite(values):
+        return None
+    return values
 
 
 def _potential_node(text: str) -> AcePotentialData:

@@ -80,7 +80,8 @@ def parse_log(text: str) -> dict:
                 start = stamp
         if "Initial state:" in line and first_iter is None:
             first_iter = stamp
-        if re.search(r"Loss:\s+nan", line, re.IGNORECASE) or "loss=nan" in line.lower():
+        if (re.search(r"Loss:\s+nan", line, re.IGNORECASE) or "loss=nan" in line.lower()
+                or "NaN result encountered" in line):
             info["nan_loss"] = True
         match = _OPT_RESULT.search(line)
         if match:

@@ -126,8 +126,13 @@ def test_parser_converged(ace_fixtures, aiida_localhost):
 
 
 def test_parser_nan_loss(ace_fixtures, aiida_localhost):
-    _, calcfunction = parse_case(_case(ace_fixtures, "nan_loss"), aiida_localhost)
+    results, calcfunction = parse_case(_case(ace_fixtures, "nan_loss"), aiida_localhost)
     assert calcfunction.exit_status == 420
+    assert "potential" not in results  # pacemaker saved one, but its coefficients mean nothing
+    metrics = results["metrics"]
+    metrics.store()  # storable: the infinite loss is recorded as None
+    assert metrics["final_loss"] is None and metrics["converged"] is False
+    assert parse_log(_read(_case(ace_fixtures, "nan_loss"), "log.txt"))["nan_loss"] is True
 
 
 def test_parser_elements_mismatch_pyace_backend(ace_fixtures, aiida_localhost):
