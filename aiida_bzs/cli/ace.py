@@ -117,9 +117,12 @@ def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, cod
 @click.option("--potential", "potential_id", default=None, help="Start from this AcePotentialData (pk/UUID).")
 @click.option("--reference-energies", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--pseudo-family", default=None, help="Pseudopotential family label for pw.x labels.")
+@click.option("--pacemaker-code", default="pacemaker@localhost", show_default=True)
+@click.option("--pw-code", default="pw@localhost", show_default=True)
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
 @with_profile
-def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, pseudo_family, submit):
+def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, pseudo_family, pacemaker_code,
+              pw_code, submit):
     """Active learning from DATASET: fit → explore → select by γ → label (pw.x) → refit."""
     from aiida import orm
 
@@ -127,7 +130,7 @@ def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, 
     from ..workflows.active_learning import ActiveLearningWorkChain
 
     try:
-        codes = {name: load_code(f"{name}@localhost") for name in ("pacemaker", "pw")}
+        codes = {"pacemaker": load_code(pacemaker_code), "pw": load_code(pw_code)}
     except MissingCodeError as exc:
         raise click.ClickException(str(exc)) from exc
     builder = ActiveLearningWorkChain.get_builder()

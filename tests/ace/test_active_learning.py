@@ -82,3 +82,30 @@ def test_history_is_queryable(learning_node):
     query.append(AcePotentialData, with_incoming="al", edge_filters={"label": {"like": "generations__%"}},
                  project=["uuid"])
     assert len(query.all()) == 2
+
+
+def test_selection_stops_when_nothing_extrapolates(ace_training_set):
+    """No candidate above the γ threshold: no `selected` output, so the loop stops there."""
+    import numpy as np
+    from aiida import orm
+
+    from aiida_bzs.calculations.functions.active_learning import select_candidates
+
+    gamma = orm.ArrayData()
+    gamma.set_array("max_gamma", np.linspace(0.2, 0.9, len(ace_training_set)))
+    result = select_candidates(ace_training_set, gamma, orm.Dict({"gamma_threshold": 1.0, "max_selected": 3}))
+    assert "selected" not in result
+    assert result["summary"]["n_above_threshold"] == 0
+    result = select_candidates(ace_training_set, gamma, orm.Dict({"gamma_threshold": 0.5, "max_selected": 3}))
+    assert len(result["selected"]) == 3 and result["summary"]["selected_gamma"][0] == pytest.approx(0.9)
+
+
+def test_cli_learn_refuses_zero_generations(ace_training_set, ace_code):
+    from click.testing import CliRunner
+
+    from aiida_bzs.cli import cmd_root
+
+    codes = ["--pacemaker-code", str(ace_code("pacemaker").pk), "--pw-code", str(ace_code("pw").pk)]
+    result = CliRunner().invoke(cmd_root, ["learn", str(ace_training_set.pk), "--generations", "0", *codes])
+    assert result.exit_code != 0
+    assert "max_generations must be >= 1" in str(result.exception) + result.output
