@@ -15,6 +15,7 @@ from aiida.engine import CalcJob
 
 from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
 from aiida_bzs.calculations import lammps_input as li
+from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
 #: ``timer timeout`` is set to this fraction of ``max_wallclock_seconds`` (so LAMMPS stops
@@ -56,18 +57,19 @@ def validate_settings(value, _):
 def validate_inputs(inputs, _):
     """Cross-checks: the potential covers the structure; velocities fit; a restart has a parent."""
     structure, potential = inputs.get("structure"), inputs.get("potential")
-    if structure is not None and potential is not None:
+    summary = summarise_structure(structure) if structure is not None else None
+    if summary is not None and potential is not None:
         try:
-            li.lammps_species(sorted(structure.get_symbols_set()), potential.elements)
+            li.lammps_species(sorted(summary.elements), potential.elements)
         except ValueError as exc:
             return str(exc)
     velocities = inputs.get("velocities")
-    if velocities is not None and structure is not None:
+    if velocities is not None and summary is not None:
         if "velocities" not in velocities.get_arraynames():
             return "the velocities ArrayData needs an array named 'velocities' (Å/ps)"
         shape = velocities.get_shape("velocities")
-        if tuple(shape) != (len(structure.sites), 3):
-            return f"velocities have shape {shape}, the structure has {len(structure.sites)} atoms"
+        if tuple(shape) != (summary.n_atoms, 3):
+            return f"velocities have shape {shape}, the structure has {summary.n_atoms} atoms"
     settings = inputs.get("settings")
     if settings is not None and settings.get("restart_file") and "parent_folder" not in inputs:
         return "settings.restart_file needs a parent_folder (the remote folder of the stopped run)"
@@ -129,7 +131,7 @@ class LammpsCalculation(CalcJob):
         """Write structure.data, potential.yace and input.lammps; retrieve log, final data, dump."""
         stage = normalise_stage(self.inputs.parameters.get_dict())
         settings = self.inputs.settings.get_dict() if "settings" in self.inputs else {}
-        atoms = self.inputs.structure.get_ase()
+        atoms = atoms_from_structure(self.inputs.structure)
         species = li.lammps_species(atoms.get_chemical_symbols(), self.inputs.potential.elements)
         velocities = self.inputs.velocities.get_array("velocities") if "velocities" in self.inputs else None
         restart_file = settings.get("restart_file") if "parent_folder" in self.inputs else None

@@ -18,6 +18,7 @@ from aiida_bzs.analysis.md_failure import check_frames, max_neighbours_without_c
 from aiida_bzs.analysis.md_programme import normalise_stage
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.lammps import STDOUT
+from aiida_bzs.common.structure_nodes import atoms_from_structure, structure_from_atoms
 from aiida_bzs.parsers.lammps_output import parse_log, read_dump, read_final_data
 
 #: Units of the thermo arrays (stored as the ``units`` attribute of the ``thermo`` node).
@@ -32,7 +33,7 @@ class LammpsParser(Parser):
     def parse(self, **kwargs):
         node = self.node
         stage = normalise_stage(node.inputs.parameters.get_dict())
-        start = node.inputs.structure.get_ase()
+        start = atoms_from_structure(node.inputs.structure)
         species = li.lammps_species(start.get_chemical_symbols(), node.inputs.potential.elements)
         names = self.retrieved.base.repository.list_object_names()
 
@@ -78,7 +79,7 @@ class LammpsParser(Parser):
         if li.FINAL_DATA in names:
             with self.retrieved.as_path(li.FINAL_DATA) as path:
                 final = li.rotate_back(read_final_data(path, species), start.cell[:])
-            self.out("structure", orm.StructureData(ase=final))
+            self.out("structure", structure_from_atoms(final))
             if stage["ensemble"] != "minimise":
                 velocities = orm.ArrayData()
                 velocities.set_array("velocities", final.get_velocities() / li.ANGSTROM_PER_PS)
@@ -88,6 +89,7 @@ class LammpsParser(Parser):
         report = check_frames(check_list, n_expected=len(start))
         results["failure"] = report.summary()
         results["n_frames"] = len(frames)
+        # closest approach (Å, None above the probe distance) of each dumped frame, then of the final structure
         results["min_distance_per_frame"] = [float(x) if np.isfinite(x) else None for x in report.min_distance]
         if frames:
             self.out("trajectory", self._trajectory(frames, stage))

@@ -5,11 +5,13 @@ Pure functions on text or paths (no AiiDA), tested on stored real outputs in tes
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from ase import Atoms
 
 #: Thermo keyword -> name of the array stored in the ``thermo`` ArrayData (units in the names'
@@ -190,10 +192,13 @@ def read_dump(path: str | Path) -> DumpFrames:
         n_atoms = int(lines[3])
         bounds = [[float(x) for x in lines[k].split()] for k in (5, 6, 7)]
         body = lines[9] if len(lines) > 9 else ""
-        values = np.array(body.split(), dtype=float)
-        if values.size < 5 * n_atoms:
+        if not body.strip():
+            break  # truncated last frame (killed run)
+        # pandas' C reader: ~3× faster than str.split for 10k-atom frames (benchmarks/md_trajectory_memory.py)
+        table = pd.read_csv(io.StringIO(body), sep=r"\s+", header=None, nrows=n_atoms, usecols=range(5),
+                            engine="c").to_numpy(dtype=float)
+        if len(table) < n_atoms or np.isnan(table).any():
             break  # truncated last frame
-        table = values[: 5 * n_atoms].reshape(n_atoms, 5)
         table = table[np.argsort(table[:, 0], kind="stable")]
         steps.append(int(lines[1]))
         cells.append(_box_to_cell(bounds))

@@ -22,6 +22,9 @@ from aiida_bzs.calculations.functions.md import merge_segments
 
 LammpsCalculation = CalculationFactory("bzs.lammps")
 
+#: Inputs of a stage run that the composing work chains (melt–quench, relax) set themselves.
+STAGE_INPUTS = ("lammps.structure", "lammps.potential", "lammps.parameters", "lammps.velocities",
+                "lammps.parent_folder")
 #: How much the per-atom neighbour list grows on each overflow, and the skin (Å) added after lost atoms.
 NEIGHBOUR_GROWTH = 2
 LOST_ATOMS_EXTRA_SKIN = 1.0

@@ -18,14 +18,12 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 from aiida_bzs.analysis.md_programme import MdInputError, apply_stage_defaults, build_programme
 from aiida_bzs.calculations.functions import md as mdf
 from aiida_bzs.common.codes import load_code
+from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
-from .lammps_base import LammpsBaseWorkChain
+from .lammps_base import STAGE_INPUTS, LammpsBaseWorkChain
 from .protocols import get_protocol
 
-#: Inputs of the stage runs that the work chain sets itself.
-_STAGE_SET = ("lammps.structure", "lammps.potential", "lammps.parameters", "lammps.velocities",
-              "lammps.parent_folder")
 #: Composition of a random start without a structure.
 DEFAULT_COMPOSITION = "BaZrS3"
 
@@ -44,7 +42,7 @@ def validate_inputs(inputs, _ctx=None):
     potential = inputs.get("potential")
     if potential is not None:
         if structure is not None:
-            elements = set(structure.get_symbols_set())
+            elements = set(summarise_structure(structure).elements)
         else:
             from aiida_bzs.structures.rss import parse_composition
 
@@ -65,7 +63,7 @@ class MeltQuenchWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=_STAGE_SET,
+        spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=STAGE_INPUTS,
                            namespace_options={"help": "Inputs of every stage run: code, options, settings."})
         spec.input("structure", valid_type=orm.StructureData, required=False,
                    help="Starting structure (crystal supercell); with hard_sphere, only its composition and size.")
@@ -150,7 +148,7 @@ class MeltQuenchWorkChain(WorkChain):
             from collections import Counter
             from math import gcd
 
-            counts = Counter(self.ctx.structure.get_ase().get_chemical_symbols())
+            counts = Counter(atoms_from_structure(self.ctx.structure).get_chemical_symbols())
             units = 0
             for n in counts.values():
                 units = gcd(units, n)

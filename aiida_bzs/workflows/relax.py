@@ -18,15 +18,14 @@ from aiida.engine import ToContext, WorkChain, while_
 from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
 from aiida_bzs.calculations.functions.md import relax_summary
 from aiida_bzs.common.codes import load_code
+from aiida_bzs.common.structure_nodes import summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
-from .lammps_base import LammpsBaseWorkChain
+from .lammps_base import STAGE_INPUTS, LammpsBaseWorkChain
 from .protocols import get_protocol
 
 #: relax_type → LAMMPS ``fix box/relax`` coupling (None: positions only).
 RELAX_TYPES = {"positions": None, "cell": "tri", "volume": "iso", "normal": "z"}
-_STAGE_SET = ("lammps.structure", "lammps.potential", "lammps.parameters", "lammps.velocities",
-              "lammps.parent_folder")
 
 
 def minimisation_stage(relax_type: str, settings: dict) -> dict:
@@ -49,7 +48,7 @@ def validate_inputs(inputs, _ctx=None):
         return str(exc)
     structure, potential = inputs.get("structure"), inputs.get("potential")
     if structure is not None and potential is not None:
-        missing = sorted(set(structure.get_symbols_set()) - set(potential.elements))
+        missing = sorted(set(summarise_structure(structure).elements) - set(potential.elements))
         if missing:
             return (f"the potential has no parameters for {missing} (it covers {potential.elements}); "
                     "use a potential fitted for every element of the structure")
@@ -64,7 +63,7 @@ class RelaxWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=_STAGE_SET)
+        spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=STAGE_INPUTS)
         spec.input("structure", valid_type=orm.StructureData, help="Structure to relax (Å).")
         spec.input("potential", valid_type=AcePotentialData)
         spec.input("relax_type", valid_type=orm.Str, default=lambda: orm.Str("positions"),

@@ -138,3 +138,12 @@ def test_packing_bounds():
     # 20 atoms 1 Å apart need at least 20 · (π/6) / 0.7405 ≈ 14.1 Å³
     assert list(volume_proves_contact([495.3, 14.2, 14.0, 5.2], 20)) == [False, False, True, True]
     assert max_neighbours_without_contact(8.2) > max_neighbours_without_contact(6.0) > 1000
+
+
+def test_truncated_dump_keeps_complete_frames(md_fixtures, tmp_path):
+    text = (md_fixtures / "npt" / "trajectory.dump").read_text()
+    cut = tmp_path / "cut.dump"
+    cut.write_text(text[: text.rfind("ITEM: ATOMS") + 200])  # the last frame stops mid-way
+    assert list(read_dump(cut).steps) == [0, 50, 100, 150]
+    cut.write_text(text[: text.rfind("ITEM: TIMESTEP") + 20])
+    assert list(read_dump(cut).steps) == [0, 50, 100, 150]
