@@ -100,12 +100,15 @@ class LammpsParser(Parser):
         # why the run stopped; otherwise the first failing frame does; otherwise a cell or a
         # neighbour list too dense for atoms 1 Å apart proves a contact between dumps.
         kind = log.error_kind
-        reason = kind if kind in ("atoms_too_close", "lost_atoms") else report.reason
-        if reason is None:
+        reason, evidence = report.reason, None
+        if kind in ("atoms_too_close", "lost_atoms"):
+            reason, evidence = kind, log.errors[0]
+        elif reason is None:
             evidence = self._contact_between_frames(log, kind, len(start), report.threshold)
-            if evidence:
-                reason = "atoms_too_close"
-                results["failure"].update(failed=True, failure_reason=reason, evidence=evidence)
+            reason = "atoms_too_close" if evidence else None
+        if evidence:
+            results["failure"].update(failed=True, evidence=evidence)
+            results["failure"]["failure_reason"] = results["failure"]["failure_reason"] or reason
         self.out("results", orm.Dict(results))
         if reason == "atoms_too_close":
             frame = report.failed_frame if report.failed else len(check_list)

@@ -58,7 +58,9 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         self.ctx.lost_atoms_retried = False
 
     def run_process(self):
-        if self.ctx.settings:
+        """Run with the settings the handlers left (a new Dict only when they changed)."""
+        current = self.ctx.inputs.settings.get_dict() if "settings" in self.ctx.inputs else {}
+        if self.ctx.settings != current:
             self.ctx.inputs.settings = orm.Dict(self.ctx.settings)
         return super().run_process()
 

@@ -102,3 +102,9 @@ def test_overflow_beyond_packing_bound_is_a_collapse(parse_case):
     outputs, process = parse_case("overflow", neighbour={"one": 2000, "page": 20000})
     assert process.exit_status == LammpsCalculation.exit_codes.ERROR_ATOMS_TOO_CLOSE.status
     assert "1626 fit without two atoms closer than 1.0" in outputs["results"]["failure"]["evidence"]
+
+
+def test_lammps_own_stop_reason_is_in_the_failure_report(parse_case):
+    outputs, _ = parse_case("lost_atoms")
+    failure = outputs["results"]["failure"]
+    assert failure["failed"] and "Lost atoms" in failure["evidence"]
