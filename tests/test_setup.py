@@ -51,7 +51,8 @@ def test_setup_is_idempotent(aiida_profile, pseudo_folder):
     second = {s.what: s.status for s in setup_codes(computer)}
     assert first[f"code pw@{computer.label}"] in {"created", "skipped"}
     assert all(status in {"exists", "skipped"} for status in second.values())
-    labels = [c.full_label for c in orm.QueryBuilder().append(orm.InstalledCode).all(flat=True)]
+    ours = orm.QueryBuilder().append(orm.Computer, filters={"label": computer.label}, tag="c")
+    labels = [c.full_label for c in ours.append(orm.InstalledCode, with_computer="c").all(flat=True)]
     assert len(labels) == len(set(labels))
     from aiida.manage.caching import get_use_cache
     from aiida.manage.configuration import get_config
