@@ -32,36 +32,52 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture
-def bzs_code(aiida_localhost):
+@pytest.fixture(scope="session")
+def bzs_computer(aiida_profile, tmp_path_factory):
+    """A local computer for the whole test session: direct scheduler, no poll delay, system mpirun."""
+    from aiida import orm
+
+    from aiida_bzs.common.codes import configure_computer
+
+    computer = orm.Computer(
+        label="bzs-test-local",
+        hostname="localhost",
+        workdir=str(tmp_path_factory.mktemp("bzs_workdir")),
+        transport_type="core.local",
+        scheduler_type="core.direct",
+    ).store()
+    computer.set_minimum_job_poll_interval(0)
+    computer.set_default_mpiprocs_per_machine(1)
+    computer.configure()
+    configure_computer(computer)
+    return computer
+
+
+@pytest.fixture(scope="session")
+def bzs_code(bzs_computer):
     """Factory: ``bzs_code('pw')`` returns an InstalledCode for the real executable, or skips.
 
-    Codes are labelled by their name on the test computer and reused within the profile.
+    Codes are labelled by their name on the session computer and made once per session.
     """
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
-    from aiida_bzs.common.codes import configure_computer
-
-    configure_computer(aiida_localhost)
-
     def factory(name: str, with_mpi: bool | None = None):
         try:
-            return orm.load_code(f"{name}@{aiida_localhost.label}")
+            return orm.load_code(f"{name}@{bzs_computer.label}")
         except NotExistent:
             pass
         path = executable_path(name)
         if path is None:
             pytest.skip(f"executable {CODES[name][0]!r} not found; run ./setup.sh")
-        code = orm.InstalledCode(
+        return orm.InstalledCode(
             label=name,
-            computer=aiida_localhost,
+            computer=bzs_computer,
             filepath_executable=str(path),
             default_calc_job_plugin=CODES[name][1],
             prepend_text=prepend_text(name),
             with_mpi=with_mpi,
         ).store()
-        return code
 
     return factory
 

@@ -1,8 +1,6 @@
-"""Fixtures of the ACE tests: the pw.x-labelled BaZrS3 fixture set, a real fitted potential and
-the real pacemaker tools as codes on a session-scoped local computer.
+"""Fixtures of the ACE tests: the pw.x-labelled BaZrS3 fixture set and a real fitted potential.
 
-(The top-level ``bzs_code`` factory is session-scoped but depends on the function-scoped
-``aiida_localhost``; module-scoped workchain runs need their own computer, made here.)
+Codes (pacemaker, pace_*, pw, lmp) come from the shared ``bzs_code`` factory of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -47,50 +45,3 @@ def fitted_potential(aiida_profile) -> "AcePotentialData":  # noqa: F821
     from aiida_bzs.data.ace_potential import AcePotentialData
 
     return AcePotentialData.get_or_create(ACE_FIXTURES / "pacemaker" / "maxiter" / "output_potential.yaml")
-
-
-@pytest.fixture(scope="session")
-def ace_computer(aiida_profile, tmp_path_factory):
-    """A local computer for this session's calculations (direct scheduler, no poll delay)."""
-    from aiida import orm
-
-    from aiida_bzs.common.codes import configure_computer
-
-    computer = orm.Computer(
-        label="ace-localhost",
-        hostname="localhost",
-        workdir=str(tmp_path_factory.mktemp("ace_workdir")),
-        transport_type="core.local",
-        scheduler_type="core.direct",
-    ).store()
-    computer.set_minimum_job_poll_interval(0)
-    computer.set_default_mpiprocs_per_machine(1)
-    computer.configure()
-    configure_computer(computer)
-    return computer
-
-
-@pytest.fixture(scope="session")
-def ace_code(ace_computer):
-    """Factory: ``ace_code('pacemaker')`` → stored InstalledCode of the real executable, or skip."""
-    from aiida import orm
-
-    from aiida_bzs.common.codes import CODES, executable_path, prepend_text
-
-    cache = {}
-
-    def factory(name: str):
-        if name not in cache:
-            path = executable_path(name)
-            if path is None:
-                pytest.skip(f"executable {CODES[name][0]!r} not found; run ./setup.sh")
-            cache[name] = orm.InstalledCode(
-                label=name,
-                computer=ace_computer,
-                filepath_executable=str(path),
-                default_calc_job_plugin=CODES[name][1],
-                prepend_text=prepend_text(name),
-            ).store()
-        return cache[name]
-
-    return factory

@@ -26,7 +26,7 @@ def test_select_by_gamma_ranks_and_caps():
 
 
 @pytest.fixture(scope="module")
-def learning_node(ace_training_set, fitted_potential, ace_code, pseudo_family):
+def learning_node(ace_training_set, fitted_potential, bzs_code, pseudo_family):
     from aiida.engine import run_get_node
 
     from aiida_bzs.workflows.active_learning import ActiveLearningWorkChain
@@ -34,9 +34,9 @@ def learning_node(ace_training_set, fitted_potential, ace_code, pseudo_family):
     builder = ActiveLearningWorkChain.get_builder()
     builder.training_set = ace_training_set
     builder.initial_potential = fitted_potential
-    builder.pacemaker_code = ace_code("pacemaker")
-    builder.activeset_code = ace_code("pace_activeset")
-    builder.pw_code = ace_code("pw")
+    builder.pacemaker_code = bzs_code("pacemaker")
+    builder.activeset_code = bzs_code("pace_activeset")
+    builder.pw_code = bzs_code("pw")
     builder.pseudo_family = pseudo_family.label
     builder.protocol = "fast"
     builder.max_generations = 2
@@ -100,12 +100,12 @@ def test_selection_stops_when_nothing_extrapolates(ace_training_set):
     assert len(result["selected"]) == 3 and result["summary"]["selected_gamma"][0] == pytest.approx(0.9)
 
 
-def test_cli_learn_refuses_zero_generations(ace_training_set, ace_code):
+def test_cli_learn_refuses_zero_generations(ace_training_set, bzs_code):
     from click.testing import CliRunner
 
     from aiida_bzs.cli import cmd_root
 
-    codes = ["--pacemaker-code", str(ace_code("pacemaker").pk), "--pw-code", str(ace_code("pw").pk)]
+    codes = ["--pacemaker-code", str(bzs_code("pacemaker").pk), "--pw-code", str(bzs_code("pw").pk)]
     result = CliRunner().invoke(cmd_root, ["learn", str(ace_training_set.pk), "--generations", "0", *codes])
     assert result.exit_code != 0
     assert "max_generations must be >= 1" in str(result.exception) + result.output

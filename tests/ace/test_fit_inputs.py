@@ -110,21 +110,21 @@ def test_missing_reference_energies(ace_training_set):
         check_fit_inputs(bare, {})
 
 
-def test_calcjob_refuses_before_submission(ace_training_set, ace_code):
+def test_calcjob_refuses_before_submission(ace_training_set, bzs_code):
     """The CalcJob's input validator stops an element mismatch before anything runs."""
     from aiida.engine import run_get_node
 
     from aiida_bzs.calculations.pacemaker import PacemakerCalculation
 
     builder = PacemakerCalculation.get_builder()
-    builder.code = ace_code("pacemaker")
+    builder.code = bzs_code("pacemaker")
     builder.training_set = ace_training_set
     builder.parameters = {"elements": ["Ba", "Zr"]}
     with pytest.raises(ValueError, match=r"holds \['S'\], not among the potential's elements"):
         run_get_node(builder)
 
 
-def test_fit_workchain_refuses_too_small_dataset(ace_training_set, ace_code):
+def test_fit_workchain_refuses_too_small_dataset(ace_training_set, bzs_code):
     """Fewer structures than the protocol's split needs: refused at launch, no fit started."""
     from aiida.engine import run_get_node
 
@@ -132,7 +132,7 @@ def test_fit_workchain_refuses_too_small_dataset(ace_training_set, ace_code):
 
     tiny = ace_training_set.subset([0, 1, 2])
     builder = FitAceWorkChain.get_builder()
-    builder.code = ace_code("pacemaker")
+    builder.code = bzs_code("pacemaker")
     builder.training_set = tiny
     builder.protocol = "fast"
     with pytest.raises(ValueError, match="leave no test structure|for training after the test split"):

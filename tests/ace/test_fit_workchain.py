@@ -22,15 +22,15 @@ FILTER_EV_PER_ATOM = 2.0
 
 
 @pytest.fixture(scope="module")
-def fit_node(ace_training_set, ace_code):
+def fit_node(ace_training_set, bzs_code):
     from aiida.engine import run_get_node
 
     from aiida_bzs.workflows.fit import FitAceWorkChain
 
     builder = FitAceWorkChain.get_builder()
     builder.training_set = ace_training_set
-    builder.code = ace_code("pacemaker")
-    builder.activeset_code = ace_code("pace_activeset")
+    builder.code = bzs_code("pacemaker")
+    builder.activeset_code = bzs_code("pace_activeset")
     builder.protocol = "fast"
     builder.versions = ["filtered"]
     builder.filter = {"max_energy_above_min": FILTER_EV_PER_ATOM}
@@ -88,7 +88,7 @@ def test_extrapolation_grade_calcfunction(fit_node, ace_training_set):
     assert result["summary"]["max"] == pytest.approx(float(gamma.max()))
 
 
-def test_potential_in_lammps_matches_pyace(fit_node, ace_code, tmp_path):
+def test_potential_in_lammps_matches_pyace(fit_node, bzs_code, tmp_path):
     """Energies from LAMMPS pair_style pace and from pyace agree to 1e-6 eV/atom (forces 1e-6 eV/Å)."""
     from ase.io import write
 
@@ -98,7 +98,7 @@ def test_potential_in_lammps_matches_pyace(fit_node, ace_code, tmp_path):
 
     if not (pace_plugin_dir() / "paceplugin.so").is_file():
         pytest.skip("pair_style pace plugin not built; run scripts/build_lammps_pace.sh")
-    lmp = ace_code("lmp")
+    lmp = bzs_code("lmp")
     potential = fit_node.outputs.filtered.potential
     potential.write_files(tmp_path)
     atoms = rattle(pnma_crystal(), 0.08, seed=7)

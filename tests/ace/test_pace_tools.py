@@ -6,13 +6,13 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def potential_with_active_set(fitted_potential, ace_training_set, ace_code):
+def potential_with_active_set(fitted_potential, ace_training_set, bzs_code):
     from aiida.engine import run_get_node
 
     from aiida_bzs.calculations.functions.ace import pacemaker_dataset_file
     from aiida_bzs.calculations.pace_tools import activeset_builder
 
-    builder = activeset_builder(ace_code("pace_activeset"), fitted_potential, pacemaker_dataset_file(ace_training_set))
+    builder = activeset_builder(bzs_code("pace_activeset"), fitted_potential, pacemaker_dataset_file(ace_training_set))
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     return results["potential"]
@@ -31,7 +31,7 @@ def test_activeset_shelljob(potential_with_active_set, fitted_potential, ace_tra
     assert max(gammas) <= 1.01 + 1e-6
 
 
-def test_pace_select_shelljob(potential_with_active_set, ace_training_set, ace_code):
+def test_pace_select_shelljob(potential_with_active_set, ace_training_set, bzs_code):
     """pace_select picks at most N D-optimal structures among candidates."""
     from aiida.engine import run_get_node
 
@@ -43,7 +43,7 @@ def test_pace_select_shelljob(potential_with_active_set, ace_training_set, ace_c
     from aiida_bzs.data.training_set import TrainingSetData
 
     candidates = TrainingSetData.from_atoms([a.copy() for a in images])
-    builder = select_builder(ace_code("pace_select"), potential_with_active_set, candidates_file(candidates), 2)
+    builder = select_builder(bzs_code("pace_select"), potential_with_active_set, candidates_file(candidates), 2)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     indices = results["selected"].get_list()
@@ -71,13 +71,13 @@ def test_cli_import_show_and_verdi_data(fitted_potential, ace_fixtures, tmp_path
     assert yace.exit_code != 0 and "B-basis .yaml" in yace.output
 
 
-def test_cli_fit_refuses_bad_input_before_fitting(ace_training_set, ace_code):
+def test_cli_fit_refuses_bad_input_before_fitting(ace_training_set, bzs_code):
     """`aiida-bzs fit` with too few structures stops at launch with the reason (no pacemaker run)."""
     from click.testing import CliRunner
 
     from aiida_bzs.cli import cmd_root
 
-    code = ace_code("pacemaker")
+    code = bzs_code("pacemaker")
     tiny = ace_training_set.subset([0, 1]).store()
     result = CliRunner().invoke(cmd_root, ["fit", str(tiny.pk), "--protocol", "fast", "--code", str(code.pk)])
     assert result.exit_code != 0
