@@ -111,14 +111,19 @@ class LammpsCalculation(CalcJob):
         spec.output("results", valid_type=orm.Dict, required=False, help="Final values, timings, failure report.")
         spec.default_output_node = "results"
 
-        spec.exit_code(301, "ERROR_OUTPUT_LOG_MISSING", message="LAMMPS wrote no log: it did not start ({detail}).")
-        spec.exit_code(302, "ERROR_OUTPUT_FINAL_MISSING", message="LAMMPS finished but wrote no final.data.")
-        spec.exit_code(310, "ERROR_LAMMPS", message="LAMMPS stopped with an error: {message}")
-        spec.exit_code(320, "ERROR_NEIGHBOUR_OVERFLOW",
+        # < 400: the run itself went wrong (rerunning may help), so the node is never reused from the cache
+        spec.exit_code(301, "ERROR_OUTPUT_LOG_MISSING", invalidates_cache=True,
+                       message="LAMMPS wrote no log: it did not start ({detail}).")
+        spec.exit_code(302, "ERROR_OUTPUT_FINAL_MISSING", invalidates_cache=True,
+                       message="LAMMPS finished but wrote no final.data.")
+        spec.exit_code(310, "ERROR_LAMMPS", invalidates_cache=True,
+                       message="LAMMPS stopped with an error: {message}")
+        spec.exit_code(320, "ERROR_NEIGHBOUR_OVERFLOW", invalidates_cache=True,
                        message="Neighbour list overflow: raise neigh_modify one/page (settings.neighbour).")
-        spec.exit_code(350, "ERROR_INTERRUPTED",
+        spec.exit_code(350, "ERROR_INTERRUPTED", invalidates_cache=True,
                        message="LAMMPS stopped without finishing and without an error (killed?); "
                                "periodic restart files may continue it.")
+        # >= 400: a reproducible result of the inputs (kept in the cache)
         spec.exit_code(400, "ERROR_OUT_OF_WALLTIME",
                        message="The wall-time limit stopped the run at step {step}; final.restart continues it.")
         spec.exit_code(500, "ERROR_MINIMISATION_NOT_CONVERGED",
