@@ -177,3 +177,21 @@ def test_extrapolation_grade_per_frame_aborts_above_threshold(lmp_code, tiny_pot
     report = results["report"].get_dict()
     assert report["gamma_flagged_stages"] == ["melt"] and report["failure"]["stage"] == "melt"
     assert len(report["stages"]) == 2  # the quench never ran
+
+
+@pytest.mark.slow
+def test_random_hard_sphere_start(lmp_code, tiny_potential, supercell):
+    overrides = {"start": "hard_sphere", "hard_sphere": {"density": 4.0, "seed": 5},
+                 "stages": [{"name": "hold", "ensemble": "npt", "temperature": 1500, "steps": 100},
+                            {"name": "minimise", "ensemble": "minimise", "ftol": 1e-2, "maxiter": 200}]}
+    crystal = supercell((2, 1, 2))
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(lmp_code, tiny_potential, crystal,
+                                                            protocol="demo", overrides=overrides)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    start = next(n for n in node.called if n.process_label == "hard_sphere_start")
+    box = start.outputs.result
+    assert box.get_formula() == crystal.get_formula() and box.base.attributes.get("config_type") == "hard_sphere"
+    assert box.get_cell_volume() == pytest.approx(crystal.get_cell_volume() * 4.3545 / 4.0, rel=1e-3)
+    first = next(n for n in node.called if n.process_label == "LammpsBaseWorkChain")
+    assert first.inputs.lammps.structure.uuid == box.uuid
