@@ -33,7 +33,7 @@ DEFAULTS: dict = {
     "partials": [],  # element pairs 'A-B', or 'all'
     "normalisation": "conventional",  # 'conventional' (Faber–Ziman) or 'debyecalculator' (half)
     "mode": "finite",  # 'finite' (Debye sum, cell ignored) or 'periodic' (see scattering_periodic)
-    "rcut": None,  # Å, periodic mode only; None: half the smallest cell width
+    "rcut": None,  # Å, periodic mode only; None: max(30 Å, rmax), at most half the smallest cell width
     "r_window": "sphere",  # periodic mode: taper of g(r)-1 before S(Q): 'sphere' or 'none'
     "batch_size": None,  # atom pairs per batch (memory bound); None: debyecalculator's choice
     "num_threads": None,  # CPU threads for the pair sum; None: torch's default

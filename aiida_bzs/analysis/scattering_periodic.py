@@ -36,6 +36,9 @@ from .scattering_formfactors import check_elements, form_factors
 from .scattering_params import resolve_partials
 from .scattering_transforms import sine_transform
 
+#: Default cutoff (Å) unless rmax is larger or the cell smaller: G(r) to the default rmax (20 Å)
+#: with margin, S(Q) resolution 2π/30 ≈ 0.2 Å⁻¹; the histogram's cost grows as rcut³.
+PERIODIC_RCUT = 30.0
 #: Histogram bin (Å) = this / qmax, at most 0.01 Å: sinc at the bin centre is then exact to
 #: (qmax·dr)²/24 ≈ 4e-4 relative.
 BIN_TIMES_QMAX = 0.1
@@ -55,7 +58,7 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
 
     :param atoms: periodic in all three directions; the cell matters here (unlike the finite mode).
     :param params: validated parameters; uses Q/r grids, biso, qdamp, lorch, radiation, partials,
-        ``rcut`` (Å, default and maximum: :func:`half_width`) and ``r_window``.
+        ``rcut`` (Å; default max(30 Å, rmax) within the maximum, :func:`half_width`) and ``r_window``.
     """
     from .rdf import radial_distribution
 
@@ -66,7 +69,7 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
     elements = check_elements(symbols, params["radiation"])
     partial_names = resolve_partials(params["partials"], elements)
     limit = half_width(atoms)
-    rcut = limit if params["rcut"] is None else params["rcut"]
+    rcut = min(limit, max(PERIODIC_RCUT, params["rmax"])) if params["rcut"] is None else params["rcut"]
     if rcut > limit * (1 + 1e-9):
         raise AnalysisInputError(
             f"rcut = {rcut} Å exceeds half the smallest cell width ({limit:.3f} Å): pairs would meet "

@@ -47,3 +47,23 @@ def test_cut_sphere():
         cut_sphere(pnma_crystal(), -1)
     with pytest.raises(StructureInputError, match="no atom within"):
         cut_sphere(pnma_crystal(), 0.01)
+
+
+def test_verdi_data_commands(aiida_profile, scattering_fixtures, tmp_path):
+    from click.testing import CliRunner
+
+    from aiida_bzs.cli.data_measured_pattern import measured_pattern
+
+    runner = CliRunner()
+    result = runner.invoke(measured_pattern, ["import", str(scattering_fixtures / "synthetic_pdf.gr"), "--kind", "pdf"])
+    assert result.exit_code == 0, result.output
+    pk = result.output.split("pk=")[1].split(":")[0]
+    assert "synthetic_pdf.gr" in runner.invoke(measured_pattern, ["list"]).output
+    assert "axis r (Å)" in runner.invoke(measured_pattern, ["show", pk]).output
+    out = tmp_path / "export.dat"
+    assert runner.invoke(measured_pattern, ["export", pk, str(out)]).exit_code == 0
+    assert np.loadtxt(out).shape[1] == 2
+    bad = tmp_path / "bad.gr"
+    bad.write_text("\n".join(f"{k * 0.1:.1f} 0.5" for k in range(12)) + "\n1.2 -\n")
+    result = runner.invoke(measured_pattern, ["import", str(bad), "--kind", "pdf"])
+    assert result.exit_code != 0 and "bad.gr, line 13: non-numeric value '-'" in result.output
