@@ -6,6 +6,10 @@ from click.testing import CliRunner
 from aiida_bzs.cli import cmd_root
 
 
+def _label(code) -> str:
+    return f"{code.label}@{code.computer.label}"
+
+
 def test_protocols_are_listed():
     result = CliRunner().invoke(cmd_root, ["md", "protocols"])
     assert result.exit_code == 0, result.output
@@ -17,7 +21,7 @@ def test_protocols_are_listed():
 def test_relax_from_the_command_line(lmp_code, tiny_potential, supercell):
     structure = supercell((1, 1, 1)).store()
     result = CliRunner().invoke(cmd_root, ["relax", str(structure.pk), str(tiny_potential.pk),
-                                           "--protocol", "fast"])
+                                           "--protocol", "fast", "--code", _label(lmp_code)])
     assert result.exit_code == 0, result.output
     assert "relaxed structure pk" in result.output and "eV/Å" in result.output
 
@@ -27,7 +31,7 @@ def test_broken_potential_gives_a_failure_report(lmp_code, collapse_potential, s
     structure = supercell((1, 1, 1)).store()
     png = tmp_path / "curves.png"
     result = CliRunner().invoke(cmd_root, ["md", "melt-quench", str(structure.pk), str(collapse_potential.pk),
-                                           "--protocol", "demo", "--plot", str(png)])
+                                           "--protocol", "demo", "--plot", str(png), "--code", _label(lmp_code)])
     assert result.exit_code != 0
     assert "FAILED [410]" in result.output and "atoms closer than" in result.output
     assert "failure:" in result.output and "verdi process report" in result.output
