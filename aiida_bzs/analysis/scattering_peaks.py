@@ -20,8 +20,8 @@ SCHERRER_K = 0.9
 def peak_fwhm(x, y, x_min: float | None = None, x_max: float | None = None) -> tuple[float, float, float]:
     """Return (position, FWHM, height) of the highest peak of y(x) inside [x_min, x_max].
 
-    Half maximum is taken above the local baseline, the higher of the two minima that bound the
-    peak, and located by linear interpolation (same unit as x).
+    Half maximum is taken above a linear baseline through the two minima that bound the peak,
+    and located by linear interpolation (same unit as x).
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     mask = np.ones_like(x, dtype=bool)
@@ -39,24 +39,26 @@ def peak_fwhm(x, y, x_min: float | None = None, x_max: float | None = None) -> t
     right = top
     while right < x.size - 1 and y[right + 1] <= y[right]:
         right += 1
-    baseline = max(y[left], y[right])
-    height = y[top] - baseline
+    # linear baseline between the bounding minima, evaluated point by point
+    baseline = np.interp(x, [x[left], x[right]], [y[left], y[right]])
+    above = y - baseline
+    height = above[top]
     if height <= 0 or top in (0, x.size - 1):
         raise AnalysisInputError("no peak maximum inside the window; widen the window")
-    half = baseline + height / 2
+    half = height / 2
     i = top
-    while i > left and y[i] > half:
+    while i > left and above[i] > half:
         i -= 1
     j = top
-    while j < right and y[j] > half:
+    while j < right and above[j] > half:
         j += 1
-    if y[i] > half or y[j] > half:
+    if above[i] > half or above[j] > half:
         raise AnalysisInputError(
             "the main peak does not fall to half height inside its bounding minima (overlapping "
-            "reflections or too small a particle); choose a window around an isolated reflection"
+            "reflections, or a particle too small for this window); choose a window around an isolated reflection"
         )
-    x_left = np.interp(half, [y[i], y[i + 1]], [x[i], x[i + 1]])
-    x_right = np.interp(half, [y[j], y[j - 1]], [x[j], x[j - 1]])
+    x_left = np.interp(half, [above[i], above[i + 1]], [x[i], x[i + 1]])
+    x_right = np.interp(half, [above[j], above[j - 1]], [x[j], x[j - 1]])
     return float(x[top]), float(x_right - x_left), float(height)
 
 
