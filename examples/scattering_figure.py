@@ -5,7 +5,7 @@ particle as debyecalculator does), spheres of 2 and 5 nm cut from the crystal, a
 random BaZrS3 box at the crystal density as a stand-in for the melt–quenched amorphous model.
 "Measured": tests/fixtures/scattering/synthetic_*.{xy,gr} (a computed 3 nm sphere with noise; the
 experimental nanoparticle data of Zilevu et al. are not available offline). The same numbers,
-fits and plot as ``aiida-bzs scatter``. Run: ``python docs/examples/scattering_figure.py``.
+fits and plot as ``aiida-bzs scatter``. Run: ``python examples/scattering_figure.py``.
 """
 
 from pathlib import Path
@@ -22,7 +22,7 @@ from aiida_bzs.structures import make_supercell, pnma_crystal
 from aiida_bzs.structures.nanoparticle import cut_sphere
 from aiida_bzs.structures.random_start import hard_sphere_box
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 crystal = pnma_crystal()
 models = {
     "crystal (10,240 atoms)": make_supercell(crystal, (8, 8, 8)),

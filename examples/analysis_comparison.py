@@ -2,7 +2,7 @@
 
 Crystal: 2,400-atom Pnma supercell rattled by 0.08 Å (thermal-like). "Random": a hard-sphere
 BaZrS3 box of 2,400 atoms at the crystal's density — a stand-in for a melt–quenched structure
-until one is at hand (replace it by yours). Run: ``python docs/examples/analysis_comparison.py``.
+until one is at hand (replace it by yours). Run: ``python examples/analysis_comparison.py``.
 """
 
 from pathlib import Path
@@ -16,6 +16,6 @@ from aiida_bzs.structures.random_start import hard_sphere_box
 crystal = rattle(make_supercell(pnma_crystal(), (5, 4, 6)), 0.08, seed=1)
 random_box = hard_sphere_box("BaZrS3", formula_units=480, density=mass_density(crystal), seed=1)
 results = {"crystal": analyse_structure(crystal), "hard-sphere random": analyse_structure(random_box)}
-out = Path(__file__).resolve().parent.parent / "img" / "analysis_comparison.png"
+out = Path(__file__).resolve().parent.parent / "docs" / "img" / "analysis_comparison.png"
 out.write_bytes(figure_png(comparison_figure(results), dpi=110))
 print(f"wrote {out} ({out.stat().st_size / 1024:.0f} kB)")
