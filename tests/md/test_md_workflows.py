@@ -114,13 +114,14 @@ def test_neighbour_overflow_is_handled(lmp_code, tiny_potential, supercell):
 @pytest.mark.slow
 def test_walltime_stop_continues_from_restart(lmp_code, tiny_potential, supercell):
     builder = LammpsBaseWorkChain.get_builder()
-    builder.max_iterations = orm.Int(20)
+    builder.max_iterations = orm.Int(30)
     builder.lammps.code = lmp_code
     builder.lammps.structure = supercell((2, 2, 2))
     builder.lammps.potential = tiny_potential
-    builder.lammps.parameters = orm.Dict({"ensemble": "npt", "temperature": [300, 900], "steps": 1000,
+    builder.lammps.parameters = orm.Dict({"ensemble": "npt", "temperature": [300, 900], "steps": 2500,
                                           "dump_interval": 100, "thermo_interval": 50})
-    builder.lammps.metadata.options.max_wallclock_seconds = 2  # LAMMPS stops itself after 1 s
+    # LAMMPS stops itself after 1 s: ~2.5 s of MD on an idle 2-core machine, so 3 or more segments
+    builder.lammps.metadata.options.max_wallclock_seconds = 2
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     calcs = _calcjobs(node)
@@ -130,9 +131,9 @@ def test_walltime_stop_continues_from_restart(lmp_code, tiny_potential, supercel
     assert calcs[1].inputs.parent_folder.uuid == calcs[0].outputs.remote_folder.uuid
     # the stage is one run: joined thermo without gaps or repeats, the ramp continued to its end
     steps = results["thermo"].get_array("step")
-    assert steps[0] == 0 and steps[-1] == 1000 and np.all(np.diff(steps) == 50)
-    assert results["trajectory"].numsteps == 11
-    assert results["results"]["final_step"] == 1000
+    assert steps[0] == 0 and steps[-1] == 2500 and np.all(np.diff(steps) == 50)
+    assert results["trajectory"].numsteps == 26
+    assert results["results"]["final_step"] == 2500
 
 
 @pytest.mark.slow
