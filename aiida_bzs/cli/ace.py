@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import cmd_root
-from .utils import with_profile
+from .utils import launch, load_typed_node, with_profile
 
 
 def load_training_set(identifier: str, reference_energies: str | None = None):
@@ -38,24 +38,7 @@ def load_training_set(identifier: str, reference_energies: str | None = None):
         node.store()
         click.echo(f"stored {len(node)} structures from {path} as TrainingSetData pk {node.pk}")
         return node
-    node = orm.load_node(identifier)
-    if not isinstance(node, TrainingSetData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a TrainingSetData")
-    return node
-
-
-def _launch(builder, submit: bool):
-    from aiida.engine import run_get_node, submit as submit_process
-
-    if submit:
-        node = submit_process(builder)
-        click.echo(f"submitted {node.process_label} pk {node.pk}; follow with `verdi process report {node.pk}`")
-        return None
-    _, node = run_get_node(builder)
-    if not node.is_finished_ok:
-        raise click.ClickException(f"{node.process_label} pk {node.pk} failed: [{node.exit_status}] "
-                                   f"{node.exit_message}; see `verdi process report {node.pk}`")
-    return node
+    return load_typed_node(identifier, TrainingSetData)
 
 
 def _fit_table(node) -> None:
@@ -104,7 +87,7 @@ def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, cod
         builder.parameters = {"max_iterations": max_iterations}
     if no_active_set:
         builder.active_set = False
-    node = _launch(builder, submit)
+    node = launch(builder, submit)
     if node is not None:
         click.echo(f"FitAceWorkChain pk {node.pk} finished")
         _fit_table(node)
@@ -144,7 +127,7 @@ def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, 
         builder.initial_potential = orm.load_node(potential_id)
     if pseudo_family:
         builder.pseudo_family = pseudo_family
-    node = _launch(builder, submit)
+    node = launch(builder, submit)
     if node is not None:
         click.echo(f"ActiveLearningWorkChain pk {node.pk}: {node.outputs.summary.get_dict()}")
 
@@ -159,7 +142,7 @@ def cmd_potential():
 @with_profile
 def cmd_potential_show(identifier):
     """Elements, cutoff (Å), functions, active set and origin of a potential."""
-    click.echo(describe_potential(_load_potential(identifier)))
+    click.echo(describe_potential(load_potential(identifier)))
 
 
 @cmd_potential.command("export")
@@ -169,7 +152,7 @@ def cmd_potential_show(identifier):
 @with_profile
 def cmd_potential_export(identifier, output):
     """Write the potential's files for use outside AiiDA (pyace, LAMMPS pair_style pace)."""
-    node = _load_potential(identifier)
+    node = load_potential(identifier)
     files = node.write_files(Path(output))
     for kind, path in files.items():
         if path is not None:
@@ -193,15 +176,11 @@ def cmd_potential_import(yaml_file, yace, asi):
     click.echo(f"AcePotentialData pk {node.pk}: {describe_potential(node).splitlines()[0]}")
 
 
-def _load_potential(identifier: str):
-    from aiida import orm
-
+def load_potential(identifier: str):
+    """The AcePotentialData ``identifier`` (pk, UUID or label)."""
     from ..data.ace_potential import AcePotentialData
 
-    node = orm.load_node(identifier)
-    if not isinstance(node, AcePotentialData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not an AcePotentialData")
-    return node
+    return load_typed_node(identifier, AcePotentialData)
 
 
 def describe_potential(node) -> str:

@@ -10,18 +10,13 @@ import click
 
 from . import cmd_root
 from .data_training_set import cmd_export, cmd_list, cmd_show, read_reference_energies
-from .utils import with_profile
+from .utils import load_typed_node, with_profile
 
 
 def _load(identifier: str):
-    from aiida import orm
-
     from ..data.training_set import TrainingSetData
 
-    node = orm.load_node(identifier)
-    if not isinstance(node, TrainingSetData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a TrainingSetData")
-    return node
+    return load_typed_node(identifier, TrainingSetData)
 
 
 def _report(node, what: str) -> None:

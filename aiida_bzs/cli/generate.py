@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
-from .utils import with_profile
+from .utils import load_typed_node, with_profile
 
 GROUP_OPTION = click.option("--group", "group_label", required=True, help="Group to add the structures to (created if new).")
 
@@ -27,10 +27,7 @@ def _store_in_group(outputs, group_label: str) -> None:
 def _structure(identifier: str):
     from aiida import orm
 
-    node = orm.load_node(identifier)
-    if not isinstance(node, orm.StructureData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a StructureData")
-    return node
+    return load_typed_node(identifier, orm.StructureData)
 
 
 def _run(function, *args, **kwargs):

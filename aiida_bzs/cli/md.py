@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from . import cmd_root
-from .ace import _launch, _load_potential
+from .ace import load_potential
 from .analysis import resolve_structure
-from .utils import with_profile
+from .utils import launch, with_profile
 
 
 def _options(num_mpiprocs: int, walltime: int | None) -> dict:
@@ -90,14 +90,14 @@ def cmd_melt_quench(structure, potential, protocol, timestep, random_start, gamm
     if random_start:
         overrides["start"] = "hard_sphere"
         overrides.setdefault("hard_sphere", get_protocol("melt_quench", protocol).get("hard_sphere", {"density": 4.0}))
-    builder = MeltQuenchWorkChain.get_builder_from_protocol(code_label, _load_potential(potential), node,
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(code_label, load_potential(potential), node,
                                                             protocol=protocol, overrides=overrides,
                                                             options=_options(num_mpiprocs, walltime))
     if gamma_threshold is not None:
         builder.gamma_threshold = orm.Float(gamma_threshold)
         builder.gamma_abort = orm.Bool(gamma_abort)
     if submit:
-        _launch(builder, submit=True)
+        launch(builder, submit=True)
         return
     from aiida.engine import run_get_node
 
@@ -165,10 +165,10 @@ def cmd_relax(structure, potential, relax_type, protocol, pressure, code_label, 
 
     node, _ = resolve_structure(structure, None)
     overrides = {"pressure": pressure} if pressure is not None else {}
-    builder = RelaxWorkChain.get_builder_from_protocol(code_label, node, _load_potential(potential),
+    builder = RelaxWorkChain.get_builder_from_protocol(code_label, node, load_potential(potential),
                                                        relax_type=relax_type, protocol=protocol,
                                                        overrides=overrides, options=_options(num_mpiprocs, walltime))
-    process = _launch(builder, submit)
+    process = launch(builder, submit)
     if process is not None:
         results = process.outputs.results.get_dict()
         click.echo(f"relaxed structure pk {process.outputs.structure.pk}: energy {results['energy']:.6f} eV, "

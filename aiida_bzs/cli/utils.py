@@ -28,3 +28,38 @@ def with_profile(func):
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def launch(builder, submit: bool):
+    """Run ``builder`` in this process (returns the node, failing loudly) or submit it to the daemon.
+
+    Submitting returns ``None`` after printing the PK; ``submit()`` needs `verdi daemon start`.
+    """
+    from aiida.engine import run_get_node
+    from aiida.engine import submit as submit_process
+
+    if submit:
+        node = submit_process(builder)
+        click.echo(f"submitted {node.process_label} pk {node.pk}; follow with `verdi process report {node.pk}`")
+        return None
+    _, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise click.ClickException(
+            f"{node.process_label} pk {node.pk} failed: [{node.exit_status}] "
+            f"{node.exit_message}; see `verdi process report {node.pk}`"
+        )
+    return node
+
+
+def load_typed_node(identifier: str, node_class):
+    """Load node ``identifier`` (pk, UUID or label) and check it is a ``node_class``; else a usage error."""
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    try:
+        node = orm.load_node(identifier)
+    except (NotExistent, MultipleObjectsError, ValueError) as exc:
+        raise click.BadParameter(f"no single node {identifier!r}: {exc}") from exc
+    if not isinstance(node, node_class):
+        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a {node_class.__name__}")
+    return node
