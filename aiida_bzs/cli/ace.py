@@ -21,8 +21,6 @@ def load_training_set(identifier: str, reference_energies: str | None = None):
     For a file, ``reference_energies`` names a json file with isolated-atom energies in eV
     (``{"Ba": -851.6, ...}`` or ``{"reference_energies": {...}}``).
     """
-    from aiida import orm
-
     from ..data.training_set import TrainingSetData
 
     path = Path(identifier)

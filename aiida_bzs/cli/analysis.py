@@ -7,7 +7,6 @@ daemon needed), prints a summary table and writes the comparison figure. Structu
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -17,21 +16,9 @@ from ..analysis.contacts import S_S_CONTACT_CUTOFF
 from ..analysis.coordination import BOND_CUTOFFS
 from ..analysis.rdf import RDF_R_MAX
 from . import cmd_root
-from .utils import with_profile
+from .utils import unique_link_label, with_profile
 
 _DEFAULT_BONDS = ", ".join(f"{c}-{n}={v:g}" for (c, n), v in BOND_CUTOFFS.items())
-
-
-def _unique_key(text: str, taken: set[str]) -> str:
-    """A link-label-safe, unique key for the workchain's ``structures`` namespace."""
-    key = re.sub(r"\W+", "_", text).strip("_") or "structure"
-    if key[0].isdigit():
-        key = f"s_{key}"
-    base, k = key, 2
-    while key in taken:
-        key, k = f"{base}_{k}", k + 1
-    taken.add(key)
-    return key
 
 
 def resolve_structure(identifier: str, types: list[str] | None):
@@ -102,7 +89,7 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
     structures = {}
     for identifier in (structure, *others):
         node, name = resolve_structure(identifier, type_list)
-        structures[_unique_key(name, taken)] = node
+        structures[unique_link_label(name, taken)] = node
     inputs = {"structures": structures}
     if bonds:
         inputs["bonds"] = orm.Dict(dict(_parse_bond(b) for b in bonds))

@@ -6,23 +6,12 @@ needed), prints a table (atoms, device, time, Rwp, Scherrer size) and writes the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from . import cmd_root
-
-
-def _label(text: str, taken: set[str]) -> str:
-    label = re.sub(r"\W+", "_", text).strip("_") or "structure"
-    if label[0].isdigit():
-        label = f"s_{label}"
-    base, k = label, 2
-    while label in taken:
-        label, k = f"{base}_{k}", k + 1
-    taken.add(label)
-    return label
+from .utils import unique_link_label
 
 
 @cmd_root.command("scatter")
@@ -68,13 +57,13 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
     nodes = {}
     for identifier in structures:
         node, label = resolve_structure(identifier, None)
-        nodes[_label(label, taken)] = node
+        nodes[unique_link_label(label, taken)] = node
     first = next(iter(nodes.values()))
     for diameter in diameters:
         if diameter <= 0:
             raise click.BadParameter(f"nanoparticle diameter must be > 0 nm, got {diameter}")
         particle = cut_nanoparticle(first, orm.Float(diameter * 5.0))
-        nodes[_label(f"np_{diameter:g}nm".replace(".", "p"), taken)] = particle
+        nodes[unique_link_label(f"np_{diameter:g}nm".replace(".", "p"), taken)] = particle
         click.echo(f"nanoparticle {diameter:g} nm: {len(particle.sites)} atoms (pk {particle.pk})")
 
     overrides: dict = {"parameters": {}, "plot": {}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import click
 
@@ -63,3 +64,18 @@ def load_typed_node(identifier: str, node_class):
     if not isinstance(node, node_class):
         raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a {node_class.__name__}")
     return node
+
+
+def unique_link_label(text: str, taken: set[str]) -> str:
+    """A link-label-safe key made from ``text``, unique among ``taken`` (which it joins).
+
+    Used to key structures in a workchain's dynamic namespace from file names or node labels.
+    """
+    key = re.sub(r"\W+", "_", text).strip("_") or "structure"
+    if key[0].isdigit():
+        key = f"s_{key}"
+    base, k = key, 2
+    while key in taken:
+        key, k = f"{base}_{k}", k + 1
+    taken.add(key)
+    return key

@@ -15,7 +15,7 @@ from aiida_bzs.cli import cmd_root
 from aiida_bzs.cli.data_training_set import training_set as verdi_training_set
 from aiida_bzs.data.training_set import TrainingSetData
 
-from training_helpers import FAKE_REFERENCES, labelled_images
+from training_helpers import labelled_images
 
 
 
