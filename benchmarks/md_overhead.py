@@ -36,22 +36,28 @@ def _env() -> dict:
                 LD_LIBRARY_PATH=f"{Path(sys.prefix) / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}")
 
 
+def run_plain_lmp(folder: Path, atoms, stage, species) -> float:
+    """Write the files the CalcJob would write into ``folder``, run ``lmp`` there; wall seconds."""
+    from aiida_bzs.calculations import lammps_input as li
+    from aiida_bzs.common.codes import venv_bin
+
+    (folder / li.DATA).write_text(li.data_file(atoms, species))
+    (folder / li.POTENTIAL).write_bytes((FIXTURES / "tiny.yace").read_bytes())
+    (folder / li.INPUT).write_text(li.input_script(stage, species))
+    start = time.perf_counter()
+    subprocess.run([str(venv_bin() / "lmp"), "-in", li.INPUT, "-log", li.LOG, "-screen", "none", "-nocite"],
+                   cwd=folder, env=_env(), check=True)
+    return time.perf_counter() - start
+
+
 def plain_run(atoms, stage, species) -> tuple[float, float]:
     """Wall seconds of ``lmp`` on the files the CalcJob would write, and LAMMPS's own loop time."""
     from aiida_bzs.calculations import lammps_input as li
-    from aiida_bzs.common.codes import venv_bin
     from aiida_bzs.parsers.lammps_output import parse_log
 
     with tempfile.TemporaryDirectory(prefix="bzs_md_plain_") as tmp:
-        folder = Path(tmp)
-        (folder / li.DATA).write_text(li.data_file(atoms, species))
-        (folder / li.POTENTIAL).write_bytes((FIXTURES / "tiny.yace").read_bytes())
-        (folder / li.INPUT).write_text(li.input_script(stage, species))
-        start = time.perf_counter()
-        subprocess.run([str(venv_bin() / "lmp"), "-in", li.INPUT, "-log", li.LOG, "-screen", "none", "-nocite"],
-                       cwd=folder, env=_env(), check=True)
-        elapsed = time.perf_counter() - start
-        return elapsed, parse_log((folder / li.LOG).read_text()).loop_time_s
+        elapsed = run_plain_lmp(Path(tmp), atoms, stage, species)
+        return elapsed, parse_log((Path(tmp) / li.LOG).read_text()).loop_time_s
 
 
 def wrapped_run(code, potential, atoms, stage) -> tuple[float, float]:

@@ -11,13 +11,12 @@ its size in the repository. No assertion; on demand only::
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-from md_overhead import FIXTURES, _env, setup_profile
+from md_overhead import run_plain_lmp, setup_profile
 
 
 def main(argv=None) -> None:
@@ -33,7 +32,6 @@ def main(argv=None) -> None:
     from aiida_bzs.analysis.md_failure import check_frames
     from aiida_bzs.analysis.md_programme import normalise_stage
     from aiida_bzs.calculations import lammps_input as li
-    from aiida_bzs.common.codes import venv_bin
     from aiida_bzs.parsers.lammps_output import read_dump
     from aiida_bzs.structures.crystal import pnma_crystal
     from aiida_bzs.structures.distort import make_supercell
@@ -45,13 +43,7 @@ def main(argv=None) -> None:
                              "timestep": 2.0, "dump_interval": 1, "thermo_interval": 10})
     with tempfile.TemporaryDirectory(prefix="bzs_md_traj_") as tmp:
         folder = Path(tmp)
-        (folder / li.DATA).write_text(li.data_file(atoms, species))
-        (folder / li.POTENTIAL).write_bytes((FIXTURES / "tiny.yace").read_bytes())
-        (folder / li.INPUT).write_text(li.input_script(stage, species))
-        start = time.perf_counter()
-        subprocess.run([str(venv_bin() / "lmp"), "-in", li.INPUT, "-log", li.LOG, "-screen", "none"],
-                       cwd=folder, env=_env(), check=True)
-        lmp_s = time.perf_counter() - start
+        lmp_s = run_plain_lmp(folder, atoms, stage, species)
         dump_mb = (folder / li.DUMP).stat().st_size / 1e6
 
         tracemalloc.start()
