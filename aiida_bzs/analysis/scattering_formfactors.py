@@ -30,8 +30,9 @@ def _table_path() -> Path:
 @lru_cache(maxsize=1)
 def form_factor_table() -> dict[str, tuple]:
     """Element → (a1..a5, c, b1..b5, b_coh in fm, Z, radius) as in debyecalculator 1.1."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 0.3 s → 0.03 s per runner start
     with open(_table_path(), encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
+        raw = yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
     return {str(key): tuple(value) for key, value in raw.items()}
 
 

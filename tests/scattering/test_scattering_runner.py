@@ -82,3 +82,22 @@ def test_cuda_unavailable_is_reported(tmp_path):
         pytest.skip("this machine has a CUDA GPU")
     status, result = run(tmp_path, ["Ba", "S"], [[0, 0, 0], [2.5, 0, 0]], {**SMALL, "device": "cuda"})
     assert status == 2 and result["error"]["code"] == "DEVICE_UNAVAILABLE" and "no CUDA GPU" in result["error"]["message"]
+
+
+@pytest.mark.parametrize("params, status", [(SMALL, 0), ({**SMALL, "qmin": 20.0}, 2)])
+def test_console_script_exit_status_and_result_file(tmp_path, params, status):
+    """The installed entry point skips interpreter teardown; its status and files must survive that."""
+    import subprocess
+    import sys
+
+    crystal = pnma_crystal()
+    write_xyz(tmp_path / "structure.xyz", crystal.get_chemical_symbols(), crystal.positions)
+    (tmp_path / "parameters.json").write_text(json.dumps(params))
+    done = subprocess.run([sys.executable, "-c", "from aiida_bzs.scripts.scatter import console; console()"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == status, done.stderr
+    result = read_result((tmp_path / "scattering.json").read_text())
+    if status == 0:
+        assert "20 atoms on cpu" in done.stdout and len(result["curves"]["iq"]) > 10
+    else:
+        assert result["status"] == "error" and "qmin" in done.stderr
