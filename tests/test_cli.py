@@ -32,3 +32,29 @@ def test_demo_names_missing_code(aiida_profile):
     result = CliRunner().invoke(cmd_root, ["demo", "--code", "pw@nowhere"])
     assert result.exit_code != 0
     assert "aiida-bzs setup" in result.output
+
+
+def test_structure_name_says_where_a_structure_came_from(aiida_profile):
+    """Rows and legends of `analyse`/`scatter` name a node by its label, else by what made it."""
+    from aiida import orm
+
+    from aiida.engine import workfunction
+
+    from aiida_bzs.calculations.functions.structures import make_supercell
+    from aiida_bzs.cli.analysis import structure_name
+    from aiida_bzs.common.structure_nodes import structure_from_atoms
+    from aiida_bzs.structures import pnma_crystal
+
+    bare = structure_from_atoms(pnma_crystal()).store()
+    assert structure_name(bare) == f"structure_{bare.pk}"
+    made = make_supercell(bare, orm.List([1, 1, 2]))
+    assert structure_name(made) == f"make_supercell_{made.pk}"
+
+    @workfunction
+    def BlockBuilderWorkChain(structure):  # noqa: N802 - named like a workchain on purpose
+        return make_supercell(structure, orm.List([2, 1, 1]))
+
+    nested = BlockBuilderWorkChain(bare)  # the outermost caller, CamelCase to snake, suffix dropped
+    assert structure_name(nested) == f"block_builder_{nested.pk}"
+    made.label = "crystal_1x1x2"
+    assert structure_name(made) == "crystal_1x1x2"

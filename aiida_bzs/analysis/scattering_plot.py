@@ -78,11 +78,13 @@ def overlay_figure(path: str | Path, panels: list[Panel], title: str | None = No
         ax.set_ylabel(panel.ylabel)
         ax.set_yticks([])
         handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], labels[::-1], fontsize=8, frameon=False, loc="upper right")
+        # Below the axes: a legend inside would cover the top traces (six models fill the panel).
+        ax.legend(handles[::-1], labels[::-1], fontsize=8, frameon=False, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.1), ncol=2)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -7,6 +7,7 @@ daemon needed), prints a summary table and writes the comparison figure. Structu
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -46,7 +47,26 @@ def resolve_structure(identifier: str, types: list[str] | None):
     if not isinstance(node, orm.StructureData):
         raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a StructureData",
                                  param_hint="STRUCTURE")
-    return node, node.label or f"structure_{node.pk}"
+    return node, structure_name(node)
+
+
+def structure_name(node) -> str:
+    """A row/legend name for a stored structure: its label, else what made it and its pk.
+
+    E.g. ``melt_quench_1289`` for the final structure of a MeltQuenchWorkChain (the outermost
+    process above its creator), ``pnma_crystal_1239``, or ``structure_42`` without a creator.
+    """
+    if node.label:
+        return node.label
+    process = node.creator
+    while process is not None and process.caller is not None:
+        process = process.caller
+    if process is None:
+        return f"structure_{node.pk}"
+    label = (process.process_label or "").split(".")[-1]  # a function's label may be its qualname
+    name = re.sub(r"(WorkChain|Calculation)$", "", label) or "structure"
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return f"{name}_{node.pk}"
 
 
 def _parse_bond(value: str) -> tuple[str, float]:

@@ -112,7 +112,7 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
 def _print_table(node, nodes, results) -> None:
     scherrer = results["scherrer"].get_dict()
     comparisons = results.get("comparisons", {})
-    header = f"{'label':<16} {'atoms':>8} {'device':>6} {'time/s':>8} {'Rwp XRD':>8} {'Rwp PDF':>8} {'Scherrer/nm':>11}"
+    header = f"{'label':<20} {'atoms':>8} {'device':>6} {'time/s':>8} {'Rwp XRD':>8} {'Rwp PDF':>8} {'Scherrer/nm':>11}"
     click.echo(header)
     click.echo("-" * len(header))
     for label in nodes:
@@ -122,7 +122,7 @@ def _print_table(node, nodes, results) -> None:
         rwp = {k: f"{fits[k]['rwp']:.4f}" if k in fits else "-" for k in ("xrd", "pdf")}
         size = scherrer.get(label, {}).get("size_nm")
         click.echo(
-            f"{label:<16} {meta.get('n_atoms', 0):>8} {meta.get('device', '?'):>6} "
+            f"{label:<20} {meta.get('n_atoms', 0):>8} {meta.get('device', '?'):>6} "
             f"{meta.get('compute_time_s', 0):>8.2f} {rwp['xrd']:>8} {rwp['pdf']:>8} "
             f"{(f'{size:.2f}' if size else '-'):>11}"
         )
