@@ -5,6 +5,9 @@ and torch (no AiiDA, installs nothing):
 
     python benchmarks/scattering_gpu.py --device cuda --sizes 10000 80000 310000 600000
 
+On a machine without a package index, ``benchmarks/scattering_gpu_device.sh`` installs the wheels
+that ``benchmarks/gpu_wheels.sh`` fetched here and runs this script.
+
 Structures are spheres of exactly N atoms cut from the Pnma BaZrS3 crystal. Each size computes
 I(Q), S(Q), F(Q) and G(r) with the `balanced` protocol's grid (workflows/protocols/scattering.yaml)
 through :func:`aiida_bzs.analysis.scattering_debye.finite_patterns`, the function the CalcJob
@@ -58,10 +61,13 @@ def main(argv=None) -> int:
     import torch
     from debyecalculator.debye_calculator import CalculationCancelled
 
-    from aiida_bzs.analysis.scattering_debye import check_device, finite_patterns, runtime_versions
+    from aiida_bzs.analysis.scattering_debye import DeviceUnavailableError, check_device, finite_patterns, runtime_versions
     from aiida_bzs.analysis.scattering_params import validate_parameters
 
-    check_device(args.device)
+    try:
+        check_device(args.device)
+    except DeviceUnavailableError as exc:
+        sys.exit(f"scattering_gpu.py: {exc}")
     params = validate_parameters({**balanced_parameters(), "device": args.device, "dtype": args.dtype})
     versions = runtime_versions()
     gpu = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
