@@ -50,7 +50,7 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
     from ..calculations.functions.nanoparticle import cut_nanoparticle
     from ..common.codes import MissingCodeError
     from ..data.measured_pattern import MeasuredPatternData
-    from ..workflows.scattering import ScatteringWorkChain
+    from ..workflows.scattering import ScatteringWorkChain, validate_inputs
     from .analysis import resolve_structure
 
     taken: set[str] = set()
@@ -97,6 +97,11 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
             builder.code = load_code(code_label("bzs_scatter"))
     except MissingCodeError as exc:
         raise click.UsageError(str(exc)) from None
+    except ValueError as exc:  # a port validator refused a protocol value or an override
+        raise click.UsageError(str(exc).removeprefix("invalid attribute value ")) from None
+    problem = validate_inputs(builder, None)  # the builder checks ports one by one, not together
+    if problem:
+        raise click.UsageError(problem)
 
     click.echo(f"running ScatteringWorkChain on {len(nodes)} structure(s): {', '.join(nodes)}")
     results, node = run_get_node(builder)

@@ -45,6 +45,40 @@ def validate_structures(structures, _) -> str | None:
     return None
 
 
+def validate_xrd_settings(node, _) -> str | None:
+    """The XRD window: 0 <= qmin < qmax (Å⁻¹), qmax reachable at the wavelength (Å or anode name)."""
+    from ..analysis.errors import AnalysisInputError
+    from ..analysis.scattering_units import check_q_window, resolve_wavelength
+
+    if node is None:
+        return None
+    settings = node.get_dict()
+    try:
+        check_q_window(settings.get("qmin"), settings.get("qmax"), resolve_wavelength(settings.get("wavelength")))
+    except AnalysisInputError as exc:
+        return f"xrd: {exc}"
+    return None
+
+
+def validate_inputs(inputs, _) -> str | None:
+    """The XRD window must lie inside the Q grid that the calculations compute."""
+    xrd, parameters = inputs.get("xrd"), inputs.get("parameters")
+    if xrd is None or parameters is None:
+        return None
+    try:
+        qmin, qmax = float(xrd["qmin"]), float(xrd["qmax"])
+    except (KeyError, TypeError, ValueError):
+        return None  # validate_xrd_settings reports it
+    from ..analysis.scattering_params import DEFAULTS
+
+    grid = {**DEFAULTS, **parameters.get_dict()}
+    grid_min, grid_max = float(grid["qmin"]), float(grid["qmax"])
+    if qmin < grid_min or qmax > grid_max:
+        return (f"the XRD window [{qmin}, {qmax}] Å⁻¹ is outside the computed Q grid [{grid_min}, {grid_max}] Å⁻¹; "
+                "widen parameters qmin/qmax or narrow xrd qmin/qmax")
+    return None
+
+
 class ScatteringWorkChain(WorkChain):
     """XRD and PDF of several structures, compared with measured data, plotted together."""
 
@@ -61,7 +95,8 @@ class ScatteringWorkChain(WorkChain):
                    help="code on a GPU computer; used with device 'cuda' for structures >= gpu_min_atoms")
         spec.input("gpu_min_atoms", valid_type=orm.Int, default=lambda: orm.Int(100_000))
         spec.input("parameters", valid_type=orm.Dict, help="ScatteringCalculation parameters")
-        spec.input("xrd", valid_type=orm.Dict, help="XRD window qmin, qmax (Å⁻¹) and wavelength (Å)")
+        spec.input("xrd", valid_type=orm.Dict, validator=validate_xrd_settings,
+                   help="XRD window qmin, qmax (Å⁻¹) and wavelength (Å)")
         spec.input("compare", valid_type=orm.Dict, required=False,
                    help="{'xrd': {background, weighting}, 'pdf': {rmin, rmax, weighting}}")
         spec.input("scherrer", valid_type=orm.Dict, required=False,
@@ -72,6 +107,7 @@ class ScatteringWorkChain(WorkChain):
         spec.input("options", valid_type=orm.Dict, required=False,
                    help="metadata.options for every ScatteringCalculation (e.g. resources, max_wallclock_seconds)")
 
+        spec.inputs.validator = validate_inputs
         spec.outline(
             cls.run_calculations,
             cls.inspect_calculations,

@@ -76,3 +76,33 @@ def test_big_structures_go_to_the_gpu_code(bzs_code, sphere):
     calc = node.base.links.get_outgoing(link_label_filter="scatter_small").one().node
     assert calc.inputs.parameters["device"] == "cuda" and calc.exit_status == 310
     assert calc.inputs.structure_file.base.attributes.get("n_atoms") == len(sphere(6.0))
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--wavelength", "10"], "xrd: Q = 5.25 Å⁻¹ is above what λ = 10.0 Å reaches"),
+        (["--protocol", "fast", "--wavelength", "Fe"], "unknown"),
+    ],
+)
+def test_unreachable_xrd_window_is_refused_before_running(aiida_profile, bzs_code, crystal_file, args, fragment):
+    """A window the wavelength cannot reach is a usage error before anything is scattered."""
+    before = orm.QueryBuilder().append(orm.CalcJobNode).count()
+    result = CliRunner().invoke(cmd_root, ["scatter", str(crystal_file), "--code", bzs_code("bzs_scatter").full_label, *args])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert fragment in result.output
+    assert orm.QueryBuilder().append(orm.CalcJobNode).count() == before
+
+
+def test_xrd_window_outside_the_computed_grid_is_refused(bzs_code):
+    from aiida.engine import run
+
+    from aiida_bzs.structures import pnma_crystal
+    from aiida_bzs.workflows.scattering import ScatteringWorkChain
+
+    builder = ScatteringWorkChain.get_builder_from_protocol(
+        {"c": orm.StructureData(ase=pnma_crystal())}, code=bzs_code("bzs_scatter"), protocol="fast",
+        overrides={"parameters": {"qmax": 4.0}},
+    )
+    with pytest.raises(ValueError, match=r"XRD window \[1.61, 5.25\] Å⁻¹ is outside the computed Q grid \[1.0, 4.0\]"):
+        run(builder)
