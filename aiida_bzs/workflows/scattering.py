@@ -62,17 +62,19 @@ def validate_xrd_settings(node, _) -> str | None:
 
 def validate_inputs(inputs, _) -> str | None:
     """The XRD window must lie inside the Q grid that the calculations compute."""
+    from ..analysis.errors import AnalysisInputError
+    from ..analysis.scattering_params import validate_parameters
+    from ..analysis.scattering_units import check_q_window
+
     xrd, parameters = inputs.get("xrd"), inputs.get("parameters")
     if xrd is None or parameters is None:
         return None
     try:
-        qmin, qmax = float(xrd["qmin"]), float(xrd["qmax"])
-    except (KeyError, TypeError, ValueError):
-        return None  # validate_xrd_settings reports it
-    from ..analysis.scattering_params import DEFAULTS
-
-    grid = {**DEFAULTS, **parameters.get_dict()}
-    grid_min, grid_max = float(grid["qmin"]), float(grid["qmax"])
+        qmin, qmax = check_q_window(xrd.get("qmin"), xrd.get("qmax"))
+        grid = validate_parameters(parameters.get_dict())  # defaults filled in
+    except AnalysisInputError:
+        return None  # validate_xrd_settings, or the ScatteringCalculation's own validator, reports it
+    grid_min, grid_max = grid["qmin"], grid["qmax"]
     if qmin < grid_min or qmax > grid_max:
         return (f"the XRD window [{qmin}, {qmax}] Å⁻¹ is outside the computed Q grid [{grid_min}, {grid_max}] Å⁻¹; "
                 "widen parameters qmin/qmax or narrow xrd qmin/qmax")
