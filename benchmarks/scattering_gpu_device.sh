@@ -1,7 +1,7 @@
 #!/bin/bash
 # The GPU scattering benchmark as one command on a GPU machine without a package index.
 #
-# Here (with network):   bash benchmarks/gpu_wheels.sh            # .whl/, 23 wheels, ≈ 10 MB
+# Here (with network):   bash benchmarks/gpu_wheels.sh            # .whl/, 23 wheels, ≈ 11 MB
 # There (from the repository root, .whl/ carried along):
 #   bash benchmarks/scattering_gpu_device.sh [OUTDIR] [--sizes ... --cap ...]
 # It installs the wheels into a temporary folder (--no-index: nothing is downloaded), prints
