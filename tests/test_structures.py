@@ -35,6 +35,53 @@ def test_pnma_crystal_zr_octahedra():
         assert (symbols[j[i == zr]] == "S").sum() == 6
 
 
+def test_pnma_crystal_cation_sulfur_distances():
+    """The checks that would have caught the old S2 site: Zr has 6 S at 2.54–2.56 Å, Ba has 8 S
+    at 3.0–3.5 Å (the ninth beyond), and no Ba–S is below 2.95 Å (rock-salt BaS: 3.19 Å)."""
+    atoms = pnma_crystal()
+    i, j, d = neighbor_list("ijd", atoms, 4.5)
+    symbols = np.array(atoms.get_chemical_symbols())
+    for zr in np.flatnonzero(symbols == "Zr"):
+        zs = np.sort(d[(i == zr) & (symbols[j] == "S")])
+        assert np.round(zs[:6], 2).min() >= 2.54 and np.round(zs[:6], 2).max() <= 2.56
+        assert len(zs) == 6 or zs[6] > 3.1
+    for ba in np.flatnonzero(symbols == "Ba"):
+        bs = np.sort(d[(i == ba) & (symbols[j] == "S")])
+        assert bs[0] >= 2.95
+        assert 3.0 <= bs[0] and bs[7] <= 3.5 < bs[8]
+
+
+def test_pnma_builder_refuses_the_old_s2_site(monkeypatch):
+    """The earlier campaign page's S2 (0.211, 0.036, 0.789) is still Pnma with CN 6 Zr, but puts
+    two S 2.83 Å from every Ba: the builder must refuse it, naming the Ba–S distance."""
+    from aiida_bzs.structures import crystal
+
+    old = crystal.PNMA_SITES[:3] + (("S", (0.211, 0.036, 0.789)),)
+    monkeypatch.setattr(crystal, "PNMA_SITES", old)
+    with pytest.raises(StructureInputError, match=r"Ba #0: S at 2\.83 Å"):
+        crystal.pnma_crystal()
+
+
+def test_pnma_builder_scales_its_windows_with_the_lattice():
+    """A relaxed lattice (here −1 %, as PBEsol gives) builds; the windows scale with the cell."""
+    atoms = pnma_crystal((7.06 * 0.99, 9.98 * 0.99, 7.03 * 0.99))
+    assert spacegroup(atoms) == "Pnma"
+
+
+def test_reference_crystal_check(monkeypatch):
+    """A reference must be Pnma BaZrS3 with intact octahedra; each failure names the problem."""
+    from aiida_bzs.structures.crystal import check_reference_crystal, cubic_perovskite
+
+    check_reference_crystal(pnma_crystal())
+    check_reference_crystal(make_supercell(pnma_crystal(), [1, 2, 1]))
+    with pytest.raises(StructureInputError, match="not Pnma"):
+        check_reference_crystal(cubic_perovskite())
+    squashed = pnma_crystal()
+    squashed.set_cell(squashed.cell * [1.0, 1.0, 0.8], scale_atoms=True)
+    with pytest.raises(StructureInputError, match="Zr CN must be 6"):
+        check_reference_crystal(squashed)
+
+
 def test_crystal_density():
     """Density of the experimental cell, g/cm³ (BaZrS3 is ≈ 4.3)."""
     atoms = pnma_crystal()
