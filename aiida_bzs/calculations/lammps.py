@@ -13,7 +13,9 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
+from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
+from aiida_bzs.analysis.md_sanity import SanityInputError, halt_commands, normalise_sanity
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
@@ -52,6 +54,25 @@ def validate_settings(value, _):
     if any(float(v) < 0 for v in neighbour.values()):
         return f"neighbour settings must be >= 0, got {neighbour}"
     return None
+
+
+def validate_sanity(value, _):
+    """Known keys and usable thresholds (see :mod:`aiida_bzs.analysis.md_sanity`)."""
+    if value is None:
+        return None
+    try:
+        normalise_sanity(value.get_dict())
+    except SanityInputError as exc:
+        return str(exc)
+    return None
+
+
+def sanity_settings(inputs, atoms) -> dict:
+    """The stage's sanity thresholds with the reference density (g/cm³) filled in from its structure."""
+    settings = normalise_sanity(inputs.sanity.get_dict() if "sanity" in inputs else None)
+    if settings["reference_density"] is None:
+        settings["reference_density"] = mass_density(atoms)
+    return settings
 
 
 def validate_inputs(inputs, _):
@@ -96,6 +117,9 @@ class LammpsCalculation(CalcJob):
                    help="neighbour (skin Å, one, page, every, delay), restart_file, restart_interval (steps).")
         spec.input("parent_folder", valid_type=orm.RemoteData, required=False,
                    help="Remote folder of a stopped run whose restart file (settings.restart_file) continues.")
+        spec.input("sanity", valid_type=orm.Dict, required=False, validator=validate_sanity,
+                   help="MD sanity thresholds (aiida_bzs.analysis.md_sanity.DEFAULT_SANITY, which apply "
+                        "without this input): temperature runaway, density window, energy drift, fix halt.")
         spec.inputs.validator = validate_inputs
         options = spec.inputs["metadata"]["options"]
         options["parser_name"].default = "bzs.lammps"
@@ -128,9 +152,19 @@ class LammpsCalculation(CalcJob):
                        message="The wall-time limit stopped the run at step {step}; final.restart continues it.")
         spec.exit_code(500, "ERROR_MINIMISATION_NOT_CONVERGED",
                        message="The minimisation stopped on '{criterion}' before reaching its tolerance.")
+        spec.exit_code(501, "ERROR_MINIMISATION_STALLED",
+                       message="The minimisation stopped on '{criterion}': no further step lowers the energy "
+                               "(final max force {force_max} eV/Å); its structure is the result.")
         spec.exit_code(510, "ERROR_ATOMS_TOO_CLOSE",
                        message="Simulation failed: atoms closer than {threshold} Å (frame {frame}, step {step}).")
         spec.exit_code(511, "ERROR_LOST_ATOMS", message="Simulation failed: atoms were lost ({detail}).")
+        # MD sanity (analysis/md_sanity.py): the run is unphysical although no two atoms met
+        spec.exit_code(520, "ERROR_TEMPERATURE_RUNAWAY",
+                       message="Stage {stage}: temperature runaway at {time:.3f} ps (step {step}): {detail}.")
+        spec.exit_code(521, "ERROR_DENSITY_OUT_OF_WINDOW",
+                       message="Stage {stage}: density left its window at {time:.3f} ps (step {step}): {detail}.")
+        spec.exit_code(522, "ERROR_ENERGY_DRIFT",
+                       message="Stage {stage}: energy drift at {time:.3f} ps (step {step}): {detail}.")
 
     def prepare_for_submission(self, folder):
         """Write structure.data, potential.yace and input.lammps; retrieve log, final data, dump."""
@@ -153,6 +187,7 @@ class LammpsCalculation(CalcJob):
             neighbour=settings.get("neighbour"),
             restart_interval=settings.get("restart_interval", li.RESTART_INTERVAL),
             timeout_s=TIMEOUT_FRACTION * walltime if walltime else None,
+            halt=halt_commands(stage, sanity_settings(self.inputs, atoms), None),
         )
         with folder.open(li.INPUT, "w") as handle:
             handle.write(script)

@@ -26,8 +26,10 @@ FINAL_RESTART = "final.restart"
 #: Periodic restart files (``*`` is the step); ``read_restart`` picks the latest.
 PERIODIC_RESTART = "periodic.*.restart"
 
-#: Thermodynamic columns written by every stage (LAMMPS thermo keywords, metal units).
-THERMO_KEYWORDS = ("step", "time", "temp", "press", "pe", "ke", "etotal", "vol", "density",
+#: Thermodynamic columns written by every stage (LAMMPS thermo keywords, metal units);
+#: ``econserve`` (total energy + energy exchanged with thermostat/barostat) is what the
+#: energy-drift check of ``analysis.md_sanity`` follows.
+THERMO_KEYWORDS = ("step", "time", "temp", "press", "pe", "ke", "etotal", "econserve", "vol", "density",
                    "lx", "ly", "lz")
 
 #: Neighbour-list settings. ACE under NPT needs large per-atom lists (toolchain.md); the
@@ -130,6 +132,7 @@ def input_script(
     neighbour: Mapping | None = None,
     restart_interval: int | None = RESTART_INTERVAL,
     timeout_s: float | None = None,
+    halt: Sequence[str] = (),
 ) -> str:
     """The LAMMPS input of one normalised stage (see ``analysis.md_programme.normalise_stage``).
 
@@ -141,6 +144,8 @@ def input_script(
     :param restart_interval: steps between periodic restart files (MD only).
     :param timeout_s: stop cleanly after this many seconds of wall time (then ``final.*`` are
         still written and the stage can be continued from ``final.restart``).
+    :param halt: lines that stop the run early when it turns unphysical (``fix halt ... error
+        soft``, from :func:`aiida_bzs.analysis.md_sanity.halt_commands`); ``final.*`` are still written.
     """
     minimise = stage["ensemble"] == "minimise"
     lines = [f"# aiida-bzs stage {stage['name']!r} ({stage['ensemble']})",
@@ -158,10 +163,12 @@ def input_script(
         hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
         lines.append(f"timer timeout {hms} every {TIMEOUT_CHECK_EVERY}")
     if minimise:
+        lines += list(halt)
         lines += _minimise_lines(stage)
     else:
         create = not has_velocities and restart_file is None
         lines += _md_lines(stage, create)
+        lines += list(halt)
         if restart_interval:
             lines.append(f"restart {int(restart_interval)} {PERIODIC_RESTART}")
         steps = stage["steps"]

@@ -16,14 +16,15 @@ from ase.data import atomic_numbers
 
 from aiida_bzs.analysis.md_failure import check_frames, max_neighbours_without_contact, volume_proves_contact
 from aiida_bzs.analysis.md_programme import normalise_stage
+from aiida_bzs.analysis.md_sanity import check_thermo
 from aiida_bzs.calculations import lammps_input as li
-from aiida_bzs.calculations.lammps import STDOUT
+from aiida_bzs.calculations.lammps import STDOUT, sanity_settings
 from aiida_bzs.common.structure_nodes import atoms_from_structure, structure_from_atoms
 from aiida_bzs.parsers.lammps_output import parse_log, read_dump, read_final_data
 
 #: Units of the thermo arrays (stored as the ``units`` attribute of the ``thermo`` node).
 THERMO_UNITS = {"step": "", "time": "ps", "temperature": "K", "pressure": "bar", "potential_energy": "eV",
-                "kinetic_energy": "eV", "total_energy": "eV", "volume": "Å^3", "density": "g/cm^3",
+                "kinetic_energy": "eV", "total_energy": "eV", "conserved_energy": "eV", "volume": "Å^3", "density": "g/cm^3",
                 "lx": "Å", "ly": "Å", "lz": "Å"}
 
 
@@ -73,6 +74,11 @@ class LammpsParser(Parser):
             results["target_steps"] = stage["steps"]
         if log.minimisation is not None:
             results["minimisation"] = log.minimisation
+        # MD sanity on every thermo sample (temperature runaway, density window, energy drift)
+        sanity = sanity_settings(node.inputs, start)
+        violations = check_thermo(log.thermo, stage, len(start), sanity)
+        results["sanity"] = {"violations": [v.as_dict() for v in violations], "halted": log.halt,
+                             "thresholds": sanity}
 
         frames = self._frames(kwargs.get("retrieved_temporary_folder"), species, start)
         final = None
@@ -116,6 +122,13 @@ class LammpsParser(Parser):
             return self.exit_codes.ERROR_ATOMS_TOO_CLOSE.format(threshold=report.threshold, frame=frame, step=step)
         if reason == "lost_atoms":
             return self.exit_codes.ERROR_LOST_ATOMS.format(detail=(log.errors or ["fewer atoms in a frame"])[0])
+        if violations:
+            first = violations[0]
+            self.logger.warning(f"stage {stage['name']!r}: {first.message} at {first.time:.3f} ps")
+            code = {"temperature": "ERROR_TEMPERATURE_RUNAWAY", "density": "ERROR_DENSITY_OUT_OF_WINDOW"}.get(
+                first.criterion, "ERROR_ENERGY_DRIFT")
+            return self.exit_codes[code].format(stage=stage["name"], time=first.time, step=first.step,
+                                                detail=first.message)
         if kind == "neighbour_overflow":
             return self.exit_codes.ERROR_NEIGHBOUR_OVERFLOW
         if kind == "other":
@@ -127,7 +140,12 @@ class LammpsParser(Parser):
         if final is None:
             return self.exit_codes.ERROR_OUTPUT_FINAL_MISSING
         if log.minimisation is not None and not log.minimisation["converged"]:
-            return self.exit_codes.ERROR_MINIMISATION_NOT_CONVERGED.format(criterion=log.minimisation.get("criterion"))
+            criterion = log.minimisation.get("criterion")
+            if log.minimisation.get("out_of_budget"):
+                return self.exit_codes.ERROR_MINIMISATION_NOT_CONVERGED.format(criterion=criterion)
+            # 'linesearch alpha is zero', 'quadratic factors are zero', ...: rerunning stalls the same way
+            return self.exit_codes.ERROR_MINIMISATION_STALLED.format(
+                criterion=criterion, force_max=log.minimisation.get("force_max_final"))
         return None
 
     def _contact_between_frames(self, log, kind: str | None, n_atoms: int, threshold: float) -> str | None:

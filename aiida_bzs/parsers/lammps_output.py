@@ -18,7 +18,8 @@ from ase import Atoms
 #: docstring of :func:`parse_log`).
 THERMO_NAMES = {
     "Step": "step", "Time": "time", "Temp": "temperature", "Press": "pressure", "PotEng": "potential_energy",
-    "KinEng": "kinetic_energy", "TotEng": "total_energy", "Volume": "volume", "Density": "density",
+    "KinEng": "kinetic_energy", "TotEng": "total_energy", "Econserve": "conserved_energy", "Volume": "volume",
+    "Density": "density",
     "Lx": "lx", "Ly": "ly", "Lz": "lz",
 }
 
@@ -30,6 +31,10 @@ ERROR_KINDS = (
 )
 #: Stop criteria of ``minimize`` that mean convergence.
 CONVERGED_CRITERIA = ("energy tolerance", "force tolerance")
+#: Stop criteria that mean the minimiser ran out of its budget (continuing may still help).
+LIMIT_CRITERIA = ("max iterations", "max force evaluations")
+#: What ``fix halt`` prints when its condition is met (LAMMPS 2025).
+HALT_PATTERN = re.compile(r"Fix halt condition for fix-id (\S+) met on step (\d+) with value (\S+)")
 
 
 @dataclass
@@ -40,6 +45,7 @@ class LogSummary:
     total energy eV, volume Å³, density g/cm³, lx/ly/lz Å), all runs of the log concatenated.
     ``minimisation``: the 'Minimization stats' block (None for MD). ``timeout``: the run stopped at
     the wall-time limit (``timer timeout``). ``completed``: LAMMPS reached the end of the input.
+    ``halt``: ``{'fix': id, 'step': step, 'value': value}`` when a ``fix halt`` stopped the run.
     """
 
     thermo: dict[str, np.ndarray] = field(default_factory=dict)
@@ -52,6 +58,7 @@ class LogSummary:
     wall_time_s: float | None = None
     loop_time_s: float = 0.0
     n_atoms: int | None = None
+    halt: dict | None = None
 
     @property
     def error_kind(self) -> str | None:
@@ -113,6 +120,10 @@ def parse_log(text: str) -> LogSummary:
             match = re.search(r"with (\d+) atoms", stripped)
             if match:
                 out.n_atoms = int(match.group(1))
+        elif stripped.startswith("Fix halt condition"):
+            match = HALT_PATTERN.search(stripped)
+            if match:
+                out.halt = {"fix": match.group(1), "step": int(match.group(2)), "value": float(match.group(3))}
         elif stripped.startswith("Total wall time:"):
             out.completed = True
             out.wall_time_s = _wall_seconds(stripped.split(":", 1)[1].strip())
@@ -143,6 +154,7 @@ def _minimisation_block(lines: list[str]) -> dict:
         elif text.startswith("Iterations, force evaluations"):
             stats["iterations"], stats["force_evaluations"] = map(int, text.split("=")[1].split())
     stats["converged"] = stats.get("criterion") in CONVERGED_CRITERIA
+    stats["out_of_budget"] = stats.get("criterion") in LIMIT_CRITERIA
     return stats
 
 
