@@ -49,13 +49,19 @@ def generate_rss(parameters: orm.Dict) -> dict[str, orm.StructureData]:
 @calcfunction
 def generate_dimers(parameters: orm.Dict) -> dict[str, orm.StructureData]:
     """Dimers (config_type 'dimer'): ``pairs`` [['Ba', 'S'], ...] (default all six),
-    ``distance_range`` [min, max] Å, ``points`` per pair, cubic ``box`` edge Å."""
+    ``distance_range`` [min, max] Å (default per pair from the bonded distance to 6 Å,
+    :func:`~aiida_bzs.structures.dimers.default_dimer_range`), ``points`` per pair, cubic ``box``
+    edge Å. Each output records its ``dimer_distance`` (Å) as an attribute."""
     values = _checked(parameters, DIMER_KEYS, "generate_dimers")
     if "pairs" in values:
         values["pairs"] = [tuple(p) for p in values["pairs"]]
     if "distance_range" in values:
         values["distance_range"] = tuple(values["distance_range"])
-    return _outputs("dimer", dimer_builders.dimers(**values))
+    images = dimer_builders.dimers(**values)
+    outputs = _outputs("dimer", images)
+    for node, atoms in zip(outputs.values(), images):
+        node.base.attributes.set("dimer_distance", atoms.info["dimer_distance"])
+    return outputs
 
 
 @calcfunction
