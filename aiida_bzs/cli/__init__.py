@@ -1,7 +1,9 @@
 """The ``aiida-bzs`` command line: one sub-command per capability of the campaign.
 
 Each capability lives in its own module of this package and attaches itself to
-:data:`cmd_root` (imported at the bottom, as aiida-quantumespresso does).
+:data:`cmd_root` (imported at the bottom, as aiida-quantumespresso does). Every refusal a
+sub-command lets through (a validator at launch, a missing code, …) ends as one ``Error:`` line
+(:func:`aiida_bzs.cli.utils.refusal_message`), whichever sub-command raised it.
 """
 
 import click
@@ -9,9 +11,19 @@ from aiida.cmdline.groups import VerdiCommandGroup
 from aiida.cmdline.params import options, types
 
 
+class BzsCommandGroup(VerdiCommandGroup):
+    """``verdi``-style group whose sub-commands report refusals in one line, not a traceback."""
+
+    def invoke(self, ctx):
+        from .utils import refusals_as_click_errors
+
+        with refusals_as_click_errors():
+            return super().invoke(ctx)
+
+
 @click.group(
     "aiida-bzs",
-    cls=VerdiCommandGroup,
+    cls=BzsCommandGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @options.PROFILE(type=types.ProfileParamType(load_profile=True), expose_value=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
-from .utils import load_typed_node, with_profile
+from .utils import format_pks, load_typed_node, with_profile
 
 GROUP_OPTION = click.option("--group", "group_label", required=True, help="Group to add the structures to (created if new).")
 
@@ -22,6 +22,7 @@ def _store_in_group(outputs, group_label: str) -> None:
     group.add_nodes(nodes)
     click.echo(f"{len(nodes)} structures added to group {group_label!r}{' (new)' if created else ''}; "
                f"it holds {group.count()} nodes")
+    click.echo(f"StructureData pks: {format_pks(n.pk for n in nodes)}")
 
 
 def _structure(identifier: str):
@@ -79,13 +80,15 @@ def cmd_rss(count, composition, formula_units, volume_per_atom, min_separation, 
 
 @cmd_generate.command("dimers")
 @click.option("--pairs", default=None, help="Comma list like Ba-S,S-S (default all six pairs).")
-@click.option("--distance-range", nargs=2, type=float, default=None, help="Min and max distance, Å.")
-@click.option("--points", type=int, default=None, help="Distances per pair.")
+@click.option("--distance-range", nargs=2, type=float, default=None,
+              help="Min and max distance, Å (default per pair: 0.85 × covalent radii to 6 Å).")
+@click.option("--points", type=int, default=None, help="Distances per pair (default 12; one point: the start).")
 @click.option("--box", type=float, default=None, help="Cubic box edge, Å.")
 @GROUP_OPTION
 @with_profile
 def cmd_dimers(pairs, distance_range, points, box, group_label):
-    """Dimers over a distance range in a large box (generate_dimers calcfunction)."""
+    """Dimers over a distance range in a large box (generate_dimers calcfunction); prints the
+    distances used per pair and the PKs."""
     from aiida import orm
 
     from ..calculations.functions.generators import generate_dimers
@@ -99,7 +102,35 @@ def cmd_dimers(pairs, distance_range, points, box, group_label):
         parameters["points"] = points
     if box:
         parameters["box"] = box
-    _store_in_group(_run(generate_dimers, orm.Dict(parameters)), group_label)
+    outputs = _run(generate_dimers, orm.Dict(parameters))
+    _describe_dimers(outputs, distance_range is None)
+    _store_in_group(outputs, group_label)
+
+
+def _describe_dimers(outputs: dict, default_range: bool) -> None:
+    """Print the distances (Å) of each pair's scan, and warn where it starts far inside the bond."""
+    from ..calculations.functions.structures import to_atoms
+    from ..structures.dimers import DIMER_START_FACTOR, default_dimer_range, describe_scan
+
+    images = []
+    for node in outputs.values():
+        atoms = to_atoms(node)
+        atoms.info["dimer_distance"] = node.base.attributes.get("dimer_distance", atoms.get_distance(0, 1))
+        images.append(atoms)
+    origin = f"default: from {DIMER_START_FACTOR:g} × the covalent radii" if default_range else "as given"
+    click.echo(f"dimer distances ({origin}):")
+    for line in describe_scan(images):
+        click.echo(f"  {line}")
+    if default_range:
+        return
+    for first, second in dict.fromkeys(tuple(a.get_chemical_symbols()) for a in images):
+        start = default_dimer_range(first, second, 1e3)[0]
+        closest = min(a.info["dimer_distance"] for a in images if tuple(a.get_chemical_symbols()) == (first, second))
+        if closest < start - 0.005:
+            click.echo(f"warning: {first}–{second} at {closest:.2f} Å is inside {start:.2f} Å "
+                       f"({DIMER_START_FACTOR:g} × covalent radii); its forces (tens of eV/Å at ~1.5 Å) can "
+                       "dominate the force loss of a fit: start the range there or filter with --max-force",
+                       err=True)
 
 
 @cmd_generate.command("rattle")

@@ -1,11 +1,30 @@
-"""Shared pieces of the command line: profile loading with an error that names the fix."""
+"""Shared pieces of the command line: profile loading, one error style, launching with progress.
+
+Every refusal of ``aiida-bzs`` (bad input rejected by a process validator, a missing code, a
+protocol's minimum size, a bad file) ends as one ``Error: …`` line naming the fix, never a
+traceback: :func:`refusal_message` recognises them, :func:`launch` and the root group
+(:mod:`aiida_bzs.cli`) turn them into ``click.ClickException``. Anything else is a bug and keeps
+its traceback.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import re
+import shutil
+import sys
+import time
+from contextlib import contextmanager
 
 import click
+
+#: Seconds between refreshes of the progress line when stderr is a terminal.
+PROGRESS_TTY_INTERVAL = 1.0
+#: Seconds between progress lines when stderr is a file or pipe (logs stay short).
+PROGRESS_LOG_INTERVAL = 60.0
+#: Environment variable: set to 0 to switch the progress display off.
+PROGRESS_ENV = "AIIDA_BZS_PROGRESS"
 
 
 def with_profile(func):
@@ -31,20 +50,203 @@ def with_profile(func):
     return wrapper
 
 
-def launch(builder, submit: bool):
-    """Run ``builder`` in this process (returns the node, failing loudly) or submit it to the daemon.
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
-    Submitting returns ``None`` after printing the PK; ``submit()`` needs `verdi daemon start`.
+
+def refusal_message(exc: BaseException) -> str | None:
+    """The one-line message of a refusal meant for the user, or None for anything else (a bug).
+
+    Refusals: a process validator's verdict at launch (plumpy raises ``ValueError`` wrapping a
+    ``PortValidationError``), aiida's ``InputValidationError``, and the package's own input errors
+    (missing code or pseudo family, unknown protocol, bad structure, dataset, fit or MD input).
     """
-    from aiida.engine import run_get_node
-    from aiida.engine import submit as submit_process
+    from aiida.common.exceptions import InputValidationError
+    from plumpy.ports import PortValidationError
 
-    if submit:
-        node = submit_process(builder)
-        click.echo(f"submitted {node.process_label} pk {node.pk}; follow with `verdi process report {node.pk}`")
-        return None
-    _, node = run_get_node(builder)
-    if not node.is_finished_ok:
+    from ..analysis.dataset import DatasetError
+    from ..analysis.errors import AnalysisInputError
+    from ..analysis.md_programme import MdInputError
+    from ..common.codes import MissingCodeError
+    from ..common.fit_checks import FitInputError
+    from ..common.pacemaker_input import FitParameterError
+    from ..common.potential_quality import PotentialQualityError
+    from ..common.pseudos import PseudoFamilyError
+    from ..data.ace_potential import AcePotentialError
+    from ..structures.errors import StructureInputError
+    from ..workflows.protocols import ProtocolError
+
+    if isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], PortValidationError):
+        error = exc.args[0]
+        where = "" if error.port in ("", "inputs") else f"input `{error.port.removeprefix('inputs.')}`: "
+        return _one_line(f"{where}{error.message}")
+    if isinstance(exc, (ProtocolError, MissingCodeError, PseudoFamilyError)) and exc.args:
+        return _one_line(exc.args[0])  # LookupErrors: str() would quote the message
+    domain = (InputValidationError, DatasetError, AnalysisInputError, MdInputError, FitInputError,
+              FitParameterError, PotentialQualityError, AcePotentialError, StructureInputError)
+    if isinstance(exc, domain):
+        return _one_line(exc)
+    return None
+
+
+@contextmanager
+def refusals_as_click_errors():
+    """Turn a refusal (:func:`refusal_message`) raised inside into one ``click.ClickException`` line."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        message = refusal_message(exc)
+        if message is None:
+            raise
+        raise click.ClickException(message) from exc
+
+
+def format_pks(pks) -> str:
+    """PKs as a short list with ranges, e.g. ``12-15, 18`` (for the line a generator prints)."""
+    pks = sorted(int(pk) for pk in pks)
+    parts, start = [], None
+    for i, pk in enumerate(pks):
+        if start is None:
+            start = pk
+        if i + 1 == len(pks) or pks[i + 1] != pk + 1:
+            parts.append(str(start) if start == pk else f"{start}-{pk}")
+            start = None
+    return ", ".join(parts)
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """One status line for a process run in this process: stage, children done/total, elapsed.
+
+    ``stage`` is the workchain step being executed; children are the CalcJobs and WorkChains it
+    called (process functions are quick and not counted); ``total`` comes from the argument or from
+    the ``bzs_progress_total`` extra a workchain may set (DftLabelWorkChain does). Refreshed in place on a terminal,
+    otherwise one line per :data:`PROGRESS_LOG_INTERVAL` s when something changed, so logs stay
+    readable. One query of the children per refresh: negligible against jobs of seconds or more.
+    """
+
+    def __init__(self, node, total: int | None = None, unit: str = "jobs", stream=None, tty: bool | None = None):
+        self.node = node
+        self.total = total
+        self.unit = unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = tty if tty is not None else bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = PROGRESS_TTY_INTERVAL if self.tty else PROGRESS_LOG_INTERVAL
+        self.start = time.monotonic()
+        self._last_state = None
+        self._last_width = 0
+
+    def counts(self) -> tuple[int, int]:
+        """(finished, running) child CalcJobs and WorkChains of the process."""
+        from aiida import orm
+
+        query = orm.QueryBuilder()
+        query.append(orm.ProcessNode, filters={"id": self.node.pk}, tag="parent")
+        query.append((orm.CalcJobNode, orm.WorkChainNode), with_incoming="parent",
+                     project=["attributes.process_state"])
+        states = [state for (state,) in query.iterall()]
+        done = sum(state in ("finished", "excepted", "killed") for state in states)
+        return done, len(states) - done
+
+    def stage(self) -> str:
+        """The workchain step now executing (e.g. ``launch_batch``), else the process state."""
+        info = self.node.base.attributes.get("stepper_state_info", None)
+        if info:  # e.g. '2:while_(has_pending)(1:inspect_batch)': the innermost step
+            steps = [name for name in re.findall(r"\d+:(\w+)", str(info)) if name not in ("while_", "if_")]
+            return steps[-1] if steps else str(info)
+        state = self.node.process_state
+        return state.value if state is not None else "created"
+
+    def status(self) -> tuple[str, tuple]:
+        """The status line and the part of it that is not the clock (to see whether it changed)."""
+        done, running = self.counts()
+        from ..workflows.label import PROGRESS_TOTAL_EXTRA
+
+        total = self.total if self.total is not None else self.node.base.extras.get(PROGRESS_TOTAL_EXTRA, None)
+        label = self.node.process_label or "process"
+        jobs = f"{done}/{total} {self.unit} done" if total else f"{done} {self.unit} done"
+        state = (self.stage(), done, running, total)
+        line = f"{label} pk {self.node.pk} | {state[0]} | {jobs}, {running} running | {_elapsed(time.monotonic() - self.start)}"
+        return line, state
+
+    def update(self, final: bool = False) -> None:
+        """Print the status: in place on a terminal; a new line elsewhere when it changed."""
+        line, state = self.status()
+        if self.tty:
+            width = shutil.get_terminal_size((120, 20)).columns - 1
+            line = line[:width]
+            self.stream.write("\r" + line + " " * max(0, self._last_width - len(line)) + ("\n" if final else ""))
+            self._last_width = len(line)
+        elif state != self._last_state or final:
+            self.stream.write(line + "\n")
+        self._last_state = state
+        self.stream.flush()
+
+
+@contextmanager
+def progress_display(process, total: int | None = None, unit: str = "jobs", stream=None, tty: bool | None = None):
+    """Show :class:`Progress` of ``process`` (an instantiated ``Process``) while it runs on its
+    runner's event loop in this thread (the refresh is a loop callback: no thread touches the
+    database). Off when ``AIIDA_BZS_PROGRESS=0``."""
+    if os.environ.get(PROGRESS_ENV, "1") == "0":
+        yield None
+        return
+    progress = Progress(process.node, total, unit, stream, tty)
+    loop = process.runner.loop
+    handle = None
+
+    def tick():
+        nonlocal handle
+        try:
+            progress.update()
+        except Exception:  # noqa: BLE001 - a display must never break the run
+            return
+        handle = loop.call_later(progress.interval, tick)
+
+    handle = loop.call_later(progress.interval, tick)
+    try:
+        yield progress
+    finally:
+        if handle is not None:
+            handle.cancel()
+        if progress.tty or progress._last_state is not None:
+            try:
+                progress.update(final=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def launch(process, submit: bool = False, inputs: dict | None = None, *, check: bool = True,
+           total: int | None = None, unit: str = "jobs"):
+    """Run ``process`` (builder, or class with ``inputs``) in this process with a progress line on
+    stderr (see :class:`Progress`; ``total`` children in ``unit``) and return its node, or submit
+    it to the daemon (returns ``None`` after printing the PK; needs `verdi daemon start`).
+
+    A refusal at launch (validator, missing code, …) becomes one ``click.ClickException`` line;
+    with ``check`` a process that did not finish ok does too, naming `verdi process report`.
+    """
+    from aiida.engine import submit as submit_process
+    from aiida.engine.utils import loop_scope
+    from aiida.manage import get_manager
+
+    inputs = dict(inputs or {})
+    with refusals_as_click_errors():
+        if submit:
+            node = submit_process(process, **inputs)
+            click.echo(f"submitted {node.process_label} pk {node.pk}; follow with `verdi process report {node.pk}`")
+            return None
+        runner = get_manager().create_runner(communicator=None)
+        with loop_scope(runner.loop):
+            instance = runner.instantiate_process(process, **inputs)
+    with progress_display(instance, total, unit):
+        _, node = runner.run_get_node(instance)
+    if check and not node.is_finished_ok:
         raise click.ClickException(
             f"{node.process_label} pk {node.pk} failed: [{node.exit_status}] "
             f"{node.exit_message}; see `verdi process report {node.pk}`"
