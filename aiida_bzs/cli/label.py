@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
-from .utils import with_profile
+from .utils import launch, with_profile
 
 
 @cmd_root.command("label")
@@ -22,7 +22,8 @@ from .utils import with_profile
 @click.option("--limit", type=int, default=None, help="Label only this many structures, drawn at random with --seed.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--config-type", "config_types", multiple=True, help="Only structures of this config_type (repeatable).")
-@click.option("--max-concurrent", type=int, default=None, help="pw.x jobs at once (default from the protocol).")
+@click.option("--max-concurrent", type=click.IntRange(min=1), default=None,
+              help="pw.x jobs at once (default: the computer's cores / --num-mpiprocs on localhost, else the protocol's).")
 @click.option("--kpoints-distance", type=float, default=None, help="k spacing in Å⁻¹ replacing the protocol's.")
 @click.option("--num-mpiprocs", type=int, default=1, show_default=True)
 @click.option("--output-group", default=None, help="Add the resulting TrainingSetData to this group.")
@@ -36,13 +37,12 @@ def cmd_label(group_label, code_label, protocol, pseudo_family, limit, seed, con
 
     import numpy as np
     from aiida import orm
-    from aiida.engine import run_get_node
-    from aiida.engine import submit as submit_process
     from aiida.manage.caching import enable_caching
 
     from ..calculations.functions.labels import config_type_of
     from ..common.codes import MissingCodeError, load_code
-    from ..workflows.label import PW_CALCULATION, DftLabelWorkChain
+    from ..workflows.label import PW_CALCULATION, DftLabelWorkChain, default_max_concurrent
+    from ..workflows.protocols import get_protocol
 
     try:
         group = orm.load_group(group_label)
@@ -68,20 +68,21 @@ def cmd_label(group_label, code_label, protocol, pseudo_family, limit, seed, con
     if pseudo_family:
         builder.pseudo_family = orm.Str(pseudo_family)
     if max_concurrent:
-        builder.max_concurrent = orm.Int(max_concurrent)
+        why = f"{max_concurrent} (--max-concurrent)"
+    else:
+        max_concurrent, why = default_max_concurrent(code.computer, num_mpiprocs,
+                                                     int(get_protocol("label", protocol)["max_concurrent"]))
+        why += "; override with --max-concurrent"
+    builder.max_concurrent = orm.Int(max_concurrent)
     if kpoints_distance:
         builder.kpoints_distance = orm.Float(kpoints_distance)
     click.echo(f"labelling {len(structures)} structures of group {group_label!r} with protocol {protocol}")
-    try:
-        if submit:
-            node = submit_process(builder)
-            click.echo(f"submitted DftLabelWorkChain pk {node.pk}; follow with `verdi process report {node.pk}`")
-            return
-        context = enable_caching(identifier=PW_CALCULATION) if cache else contextlib.nullcontext()
-        with context:
-            _, node = run_get_node(builder)
-    except ValueError as exc:  # input validation: bad structures are named
-        raise click.ClickException(str(exc)) from exc
+    click.echo(f"pw.x jobs at once: {why}")
+    context = enable_caching(identifier=PW_CALCULATION) if cache and not submit else contextlib.nullcontext()
+    with context:  # a refusal at launch (bad structures are named) is one line, see launch()
+        node = launch(builder, submit, check=False, unit="pw.x jobs")
+    if node is None:
+        return
     excluded = node.outputs.excluded.get_dict() if "excluded" in node.outputs else {}
     for key, reason in excluded.items():
         click.echo(f"excluded {key}: [{reason['exit_status']}] {reason['exit_message']}")

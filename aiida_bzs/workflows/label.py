@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
@@ -31,6 +32,46 @@ REFERENCE_KEY_EXTRA = "bzs_reference_key"
 
 #: Process type whose caching makes relabelling free (``verdi config set caching.enabled_for``).
 PW_CALCULATION = "aiida.calculations:quantumespresso.pw"
+
+
+#: Extra on the workchain node: how many PwBaseWorkChains it runs in all (the CLI's progress total).
+PROGRESS_TOTAL_EXTRA = "bzs_progress_total"
+
+#: Schedulers that run jobs on the computer itself: concurrency is bounded by its cores.
+DIRECT_SCHEDULERS = ("core.direct",)
+
+
+def local_cores() -> int:
+    """CPU cores this process may use (affinity mask where the OS has one, else ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_max_concurrent(computer: orm.Computer, num_mpiprocs: int, protocol_limit: int) -> tuple[int, str]:
+    """How many pw.x jobs to run at once on ``computer``, and why (one line).
+
+    On a computer whose scheduler runs jobs in place (``core.direct``) the jobs share its cores:
+    cores // ``num_mpiprocs`` (MPI ranks per pw.x job), at least 1, at most ``protocol_limit``.
+    Cores are this machine's for a local transport, else the computer's
+    ``default_mpiprocs_per_machine``. With a batch scheduler (Slurm, PBS, …) the queue shares the
+    nodes out, so the protocol's ``max_concurrent`` applies. Oversubscribing cores makes every
+    job slower and the whole set no faster.
+    """
+    ranks = max(1, int(num_mpiprocs))
+    if computer.scheduler_type not in DIRECT_SCHEDULERS:
+        return protocol_limit, (f"{protocol_limit} (protocol value; {computer.label} queues jobs with "
+                                f"{computer.scheduler_type})")
+    if computer.transport_type == "core.local":
+        cores, source = local_cores(), "cores on this machine"
+    else:
+        cores, source = computer.get_default_mpiprocs_per_machine(), "default_mpiprocs_per_machine"
+        if not cores:
+            return protocol_limit, (f"{protocol_limit} (protocol value; set default_mpiprocs_per_machine of "
+                                    f"{computer.label} with `verdi computer configure` to bound it by its cores)")
+    limit = max(1, min(protocol_limit, cores // ranks))
+    return limit, f"{limit} ({cores} {source} of {computer.label} / {ranks} MPI rank(s) per pw.x job)"
 
 
 def _describe(key: str, structure: orm.StructureData) -> str:
@@ -112,7 +153,8 @@ class DftLabelWorkChain(WorkChain):
         spec.input_namespace("structure_overrides", valid_type=orm.Dict, dynamic=True, required=False,
                              help="Per-structure namelist overrides, keyed like `structures`.")
         spec.input("max_concurrent", valid_type=orm.Int, required=False,
-                   help="PwBaseWorkChains running at once (default from the protocol).")
+                   help="PwBaseWorkChains running at once (default: the code computer's cores / num_mpiprocs "
+                        "on a direct-scheduler computer, else the protocol's; see default_max_concurrent).")
         spec.input("max_iterations", valid_type=orm.Int, required=False,
                    help="Restarts PwBaseWorkChain may try per structure (its default otherwise).")
         spec.input("num_mpiprocs", valid_type=orm.Int, default=lambda: orm.Int(1), help="MPI ranks per pw.x job.")
@@ -127,6 +169,7 @@ class DftLabelWorkChain(WorkChain):
         spec.outline(
             cls.setup,
             cls.find_reference_energies,
+            cls.publish_total,
             while_(cls.has_pending)(cls.launch_batch, cls.inspect_batch),
             cls.results,
         )
@@ -154,7 +197,15 @@ class DftLabelWorkChain(WorkChain):
         self.ctx.family = load_family(self.inputs.pseudo_family.value if "pseudo_family" in self.inputs else None).label
         elements = sorted({structures[k].get_kind(s.kind_name).symbol for k in structures for s in structures[k].sites})
         self.ctx.elements = elements
-        self.report(f"labelling {len(structures)} structures ({', '.join(elements)}) with protocol {self.ctx.pw_protocol}")
+        if "max_concurrent" in self.inputs:
+            self.ctx.max_concurrent = self.inputs.max_concurrent.value
+            why = f"{self.ctx.max_concurrent} (input)"
+        else:
+            self.ctx.max_concurrent, why = default_max_concurrent(
+                self.inputs.code.computer, self.inputs.num_mpiprocs.value, int(self.ctx.label_protocol["max_concurrent"])
+            )
+        self.report(f"labelling {len(structures)} structures ({', '.join(elements)}) with protocol "
+                    f"{self.ctx.pw_protocol}; at most {why} pw.x jobs at once")
 
     def _overrides(self, key: str | None) -> dict:
         per_structure = self.inputs.get("structure_overrides", {}).get(key) if key else None
@@ -235,12 +286,16 @@ class DftLabelWorkChain(WorkChain):
             self.ctx.structures[key] = atom.uuid
             self.ctx.queue.insert(0, key)
 
+    def publish_total(self):
+        """Record how many pw.x jobs this run makes, for the CLI's progress line (an extra)."""
+        self.node.base.extras.set(PROGRESS_TOTAL_EXTRA, len(self.ctx.queue))
+
     def has_pending(self) -> bool:
         return bool(self.ctx.queue)
 
     def launch_batch(self):
         """Submit up to ``max_concurrent`` PwBaseWorkChains; the rest wait for the next batch."""
-        limit = self.inputs.max_concurrent.value if "max_concurrent" in self.inputs else self.ctx.label_protocol["max_concurrent"]
+        limit = self.ctx.max_concurrent
         batch, self.ctx.queue = self.ctx.queue[:limit], self.ctx.queue[limit:]
         self.ctx.batch = batch
         futures = {}
