@@ -268,3 +268,16 @@ def apply_stage_defaults(stages: Sequence[Mapping], defaults: Mapping | None) ->
             base = defaults
         out.append({**base, **dict(stage)})
     return out
+
+
+def quench_stage_index(programme: Sequence[Mapping]) -> int | None:
+    """Index of the quench: the last MD stage whose temperature falls (None if no stage cools).
+
+    Its final structure is the melt–quench product even if a later stage (equilibration,
+    minimisation) fails.
+    """
+    index = None
+    for k, stage in enumerate(programme):
+        if stage["ensemble"] != "minimise" and stage["temperature"][1] < stage["temperature"][0]:
+            index = k
+    return index
