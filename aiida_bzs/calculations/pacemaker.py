@@ -17,11 +17,14 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
-from ..common.pacemaker_input import FitParameterError, build_input_yaml, validate_fit_parameters
+from ..common.pacemaker_input import FitParameterError, build_input_yaml, config_type_factors, validate_fit_parameters
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
 
-__all__ = ("PacemakerCalculation",)
+__all__ = ("PacemakerCalculation", "write_training_pickle")
+
+#: the DataFrame column whose factors pacemaker multiplies into each structure's loss weights
+WEIGHT_FACTOR_COLUMN = "w_factor"
 
 
 class PacemakerCalculation(CalcJob):
@@ -93,8 +96,12 @@ class PacemakerCalculation(CalcJob):
         spec.exit_code(400, "ERROR_ELEMENTS_MISMATCH",
                        message="the dataset and the potential do not have the same elements: {details}")
         spec.exit_code(410, "ERROR_MAX_ITERATIONS_REACHED",
-                       message="the optimizer did not converge within max_iterations; the potential "
-                               "is returned (metrics.converged = False).")
+                       message="the optimizer stopped at max_iterations while the loss was still falling; "
+                               "the potential is returned (metrics.converged = False): raise max_iterations.")
+        spec.exit_code(411, "ERROR_LOSS_PLATEAUED",
+                       message="the loss plateaued at {loss} (relative change {change} over the last {window} "
+                               "of {iterations} iterations); more iterations will not help: add data or enlarge "
+                               "the basis. The potential is returned (metrics.plateaued = True).")
         spec.exit_code(420, "ERROR_NAN_LOSS",
                        message="the loss became NaN at iteration {iteration}.")
 
@@ -105,7 +112,7 @@ class PacemakerCalculation(CalcJob):
         if not elements and "initial_potential" in self.inputs:
             elements = self.inputs.initial_potential.elements
         elements = elements or self.inputs.training_set.elements
-        self.inputs.training_set.write_pacemaker_pickle(folder.get_abs_path(self.TRAIN_FILE))
+        write_training_pickle(self.inputs.training_set, params, folder.get_abs_path(self.TRAIN_FILE))
         test_file = None
         if "test_set" in self.inputs:
             self.inputs.test_set.write_pacemaker_pickle(
@@ -132,6 +139,22 @@ class PacemakerCalculation(CalcJob):
         calcinfo.codes_info = [codeinfo]
         calcinfo.retrieve_list = [*self.RETRIEVE, self.options.output_filename, self.STDERR_FILE]
         return calcinfo
+
+
+def write_training_pickle(training_set, parameters: dict, path) -> None:
+    """pacemaker's training DataFrame; with ``config_type_weights``, a ``w_factor`` column too.
+
+    pacemaker multiplies the energy and force weights of its weighting policy by ``w_factor``
+    (python-ace ``preparedata.apply_weights``), so the family factors act on top of the uniform
+    or energy-based weights. Factors are normalised to mean 1 (see ``config_type_factors``).
+    """
+    from ..analysis.dataset import write_pacemaker_pickle
+
+    frame = training_set.to_pacemaker_dataframe()
+    weights = (parameters or {}).get("config_type_weights") or {}
+    if weights:
+        frame[WEIGHT_FACTOR_COLUMN] = config_type_factors(list(frame["config_type"]), weights)
+    write_pacemaker_pickle(frame, path)
 
 
 def _validate_parameters(value, _):

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..analysis import dataset as ds
-from .pacemaker_input import validate_fit_parameters
+from .pacemaker_input import unmatched_weight_keys, validate_fit_parameters
 
-__all__ = ("FitInputError", "check_fit_inputs", "count_basis_functions", "shortest_distance_in_set")
+__all__ = ("FitInputError", "check_fit_inputs", "check_config_type_weights", "count_basis_functions",
+           "shortest_distance_in_set")
 
 
 class FitInputError(ValueError):
@@ -36,6 +37,20 @@ def count_basis_functions(parameters: Mapping, elements) -> int:
     return int(create_multispecies_basis_config(potential).total_number_of_functions)
 
 
+def check_config_type_weights(weights: Mapping[str, float], training_set) -> None:
+    """Refuse ``config_type_weights`` keys that match no config_type of ``training_set``.
+
+    :raises FitInputError: naming the unknown keys and the config_types the set holds.
+    """
+    unknown = unmatched_weight_keys(weights, training_set.config_types)
+    if unknown:
+        raise FitInputError(
+            f"config_type_weights name {unknown}, which match no structure of the training set (pk "
+            f"{training_set.pk}); its config_types are {sorted(training_set.config_types)}. Fix the name "
+            f"(patterns such as 'crystal*' are allowed) or drop the weight"
+        )
+
+
 def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_potential=None) -> dict:
     """Validate a fit's inputs together; return the completed parameters.
 
@@ -46,9 +61,10 @@ def check_fit_inputs(training_set, parameters: Mapping, test_set=None, initial_p
     :raises FitInputError: when the dataset lacks an element the potential declares (or holds
         one it does not), is unlabelled, has no reference energy for an element, when the basis
         would have no function, or when the cutoff (Å) is below the shortest interatomic
-        distance of the dataset.
+        distance of the dataset, or when ``config_type_weights`` name a config_type it lacks.
     """
     params = validate_fit_parameters(parameters)
+    check_config_type_weights(params["config_type_weights"], training_set)
     data_elements = list(training_set.elements)
     declared = params["elements"]
     if initial_potential is not None:

@@ -5,20 +5,35 @@ checked dictionary; :func:`validate_fit_parameters` fills defaults and rejects a
 pacemaker would only trip over minutes later, after building its TensorFlow graph.
 :func:`build_input_yaml` maps it to pacemaker's own ``input.yaml`` layout. No AiiDA here.
 
-Units: ``cutoff`` and ``dcut`` in Å; loss weights dimensionless (``kappa`` is the force share
-of the loss, 0 = energies only, 1 = forces only).
+Units: ``cutoff``, ``dcut``, ``r_in`` and ``delta_in`` in Å; loss weights dimensionless (``kappa`` is
+the force share of the loss, 0 = energies only, 1 = forces only; ``config_type_weights`` multiply
+the loss weights of every structure of a family).
+
+Spelling of pacemaker's own keys (python-ace 0.4.0rc1, ``docs/pacemaker/inputfile.md`` and
+``pyace/multispecies_basisextension.py``): ``potential.bonds.<ALL>`` takes ``r_in``, ``delta_in``
+(inner cutoff: ACE switched off over [r_in − delta_in, r_in]), ``core-repulsion`` ([prefactor,
+lambda] of prefactor·exp(−lambda·r²)/r) and ``inner_cutoff_type``; ``potential.embeddings.<ALL>``
+takes ``rho_core_cut`` and ``drho_core_cut``; ``fit.repulsion: auto`` attaches a ZBL inner core to
+every bond *after* the fit, with r_in the shortest distance of that bond in the training data.
+Without any of these, pacemaker's defaults are r_in 0, delta_in 0, core-repulsion [0, 0]: no core
+repulsion. Per-structure loss weights: a ``w_factor`` column of the dataset multiplies the
+weights pacemaker's weighting policy computed (``pyace/preparedata.py: apply_weights``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import fnmatch
+import math
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = (
     "DEFAULT_FIT_PARAMETERS",
     "FitParameterError",
     "validate_fit_parameters",
     "build_input_yaml",
+    "config_type_factors",
+    "unmatched_weight_keys",
 )
 
 #: Defaults of every key; a tiny model (a few functions per element, 3-body), fast to fit.
@@ -33,8 +48,19 @@ DEFAULT_FIT_PARAMETERS: dict = {
     "optimizer": "BFGS",
     "optimizer_options": {},  # passed to scipy.optimize.minimize (e.g. {'gtol': 1e-6, 'maxcor': 100})
     "max_iterations": 100,
+    # a fit that hits max_iterations has "plateaued" when its train loss fell by less than
+    # relative_change over the last window_fraction of its iterations (needs >= min_iterations)
+    "plateau": {"window_fraction": 0.2, "relative_change": 1e-3, "min_iterations": 20},
     "ladder": None,  # None: fit the whole basis; else {'step': int or fraction, 'type': 'power_order'}
-    "repulsion": "auto",  # ZBL core repulsion from the shortest distance in the data; None: off
+    # core repulsion: 'auto' = pacemaker's ZBL inner core, attached after the fit below each bond's
+    # shortest distance in the training data; None = nothing written (pacemaker's defaults: r_in 0,
+    # delta_in 0, core-repulsion [0, 0], i.e. none); or explicit {r_in: Å, delta_in: Å,
+    # core_repulsion: [prefactor eV·Å, lambda 1/Å²], inner_cutoff_type: distance|zbl,
+    # rho_core_cut, drho_core_cut} written into pacemaker's bonds/embeddings (see REPULSION_KEYS)
+    "repulsion": "auto",
+    # loss-weight factor per config_type (an fnmatch pattern such as 'crystal*' is allowed);
+    # types not named keep 1; normalised so that the mean factor over the training set is 1
+    "config_type_weights": {},
     # with an initial potential: 'continue' refits its basis (shape keys above are then unused);
     # 'extend' grows it ladder-wise up to the basis described here (pacemaker adds no function,
     # and so fits nothing, when the initial basis is already that large)
@@ -49,6 +75,16 @@ EMBEDDINGS = ("FinnisSinclairShiftedScaled", "FinnisSinclair", "SQRT")
 RADIAL_BASES = ("SBessel", "ChebExpCos", "ChebPow", "ChebLinear")
 LADDER_TYPES = ("power_order", "body_order")
 MAX_RANK = 6  # ACE ranks 1..6 (up to 7-body); the study went up to 6-body
+#: keys of an explicit ``repulsion`` mapping -> (pacemaker section, pacemaker key)
+REPULSION_KEYS = {
+    "r_in": ("bonds", "r_in"),
+    "delta_in": ("bonds", "delta_in"),
+    "core_repulsion": ("bonds", "core-repulsion"),
+    "inner_cutoff_type": ("bonds", "inner_cutoff_type"),
+    "rho_core_cut": ("embeddings", "rho_core_cut"),
+    "drho_core_cut": ("embeddings", "drho_core_cut"),
+}
+INNER_CUTOFF_TYPES = ("distance", "zbl")
 
 
 class FitParameterError(ValueError):
@@ -61,7 +97,8 @@ def _merge(defaults: Mapping, given: Mapping, path: str = "") -> dict:
         name = f"{path}{key}"
         if key not in defaults:
             raise FitParameterError(f"unknown fitting parameter '{name}'; allowed: {sorted(defaults)}")
-        if isinstance(defaults[key], Mapping) and isinstance(value, Mapping) and key not in ("weighting", "optimizer_options"):
+        if isinstance(defaults[key], Mapping) and isinstance(value, Mapping) and key not in (
+                "weighting", "optimizer_options", "config_type_weights"):
             # sub-dictionaries accept only known keys, except where pacemaker allows extras
             if key in ("loss", "backend"):
                 merged = copy.deepcopy(dict(defaults[key]))
@@ -148,6 +185,14 @@ def validate_fit_parameters(parameters: Mapping | None) -> dict:
     _require(isinstance(maxiter, int) and not isinstance(maxiter, bool) and maxiter >= 1,
              f"'max_iterations' must be a positive integer, got {maxiter!r}")
 
+    plateau = params["plateau"]
+    _require(_number(plateau["window_fraction"]) and 0 < plateau["window_fraction"] <= 1,
+             f"'plateau.window_fraction' must be in (0, 1], got {plateau['window_fraction']!r}")
+    _require(_number(plateau["relative_change"]) and plateau["relative_change"] > 0,
+             f"'plateau.relative_change' must be a positive number, got {plateau['relative_change']!r}")
+    _require(isinstance(plateau["min_iterations"], int) and plateau["min_iterations"] >= 2,
+             f"'plateau.min_iterations' must be an integer >= 2, got {plateau['min_iterations']!r}")
+
     ladder = params["ladder"]
     if ladder is not None and ladder is not False:
         _require(isinstance(ladder, Mapping) and "step" in ladder,
@@ -164,12 +209,90 @@ def validate_fit_parameters(parameters: Mapping | None) -> dict:
 
     _require(params["initial_potential_mode"] in ("continue", "extend"),
              f"'initial_potential_mode' must be 'continue' or 'extend', got {params['initial_potential_mode']!r}")
-    _require(params["repulsion"] in ("auto", None),
-             f"'repulsion' must be 'auto' or null, got {params['repulsion']!r}")
+    params["repulsion"] = _check_repulsion(params["repulsion"])
+    params["config_type_weights"] = _check_config_type_weights(params["config_type_weights"])
     _require(params["backend"].get("evaluator") in EVALUATORS,
              f"'backend.evaluator' must be one of {EVALUATORS}, got {params['backend'].get('evaluator')!r}")
     _require(isinstance(params["seed"], int), f"'seed' must be an integer, got {params['seed']!r}")
     return params
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_repulsion(value):
+    """'auto', None, or an explicit inner-cutoff/core-repulsion mapping (checked, floats)."""
+    if value in ("auto", None):
+        return value
+    _require(isinstance(value, Mapping),
+             f"'repulsion' must be 'auto', null or a mapping with keys {sorted(REPULSION_KEYS)}, got {value!r}")
+    unknown = sorted(set(value) - set(REPULSION_KEYS))
+    _require(not unknown, f"unknown 'repulsion' keys {unknown}; allowed: {sorted(REPULSION_KEYS)}")
+    out = dict(value)
+    for key in ("r_in", "delta_in", "rho_core_cut", "drho_core_cut"):
+        if key in out:
+            _require(_number(out[key]) and out[key] >= 0, f"'repulsion.{key}' must be a number >= 0, got {out[key]!r}")
+            out[key] = float(out[key])
+    if "core_repulsion" in out:
+        pair = out["core_repulsion"]
+        _require(isinstance(pair, Sequence) and not isinstance(pair, str) and len(pair) == 2
+                 and all(_number(v) and v >= 0 for v in pair),
+                 f"'repulsion.core_repulsion' must be [prefactor, lambda] (two numbers >= 0), got {pair!r}")
+        out["core_repulsion"] = [float(v) for v in pair]
+    if "inner_cutoff_type" in out:
+        _require(out["inner_cutoff_type"] in INNER_CUTOFF_TYPES,
+                 f"'repulsion.inner_cutoff_type' must be one of {INNER_CUTOFF_TYPES}, got {out['inner_cutoff_type']!r}")
+    if "r_in" in out and "delta_in" in out:
+        _require(out["delta_in"] <= out["r_in"],
+                 f"'repulsion.delta_in' ({out['delta_in']} Å) must not exceed 'repulsion.r_in' ({out['r_in']} Å)")
+    return out
+
+
+def _check_config_type_weights(value) -> dict:
+    _require(isinstance(value, Mapping),
+             f"'config_type_weights' must map config_type (or pattern) to a factor, got {value!r}")
+    out = {}
+    for key, factor in value.items():
+        _require(isinstance(key, str) and key.strip() != "", f"'config_type_weights' keys must be names, got {key!r}")
+        _require(_number(factor) and factor >= 0,
+                 f"'config_type_weights.{key}' must be a finite number >= 0, got {factor!r}")
+        out[key] = float(factor)
+    return out
+
+
+def _matches(key: str, config_type: str) -> bool:
+    return key == config_type or fnmatch.fnmatchcase(config_type, key)
+
+
+def unmatched_weight_keys(weights: Mapping[str, float], config_types: Iterable[str]) -> list[str]:
+    """Keys of ``weights`` (names or fnmatch patterns) that match none of ``config_types``."""
+    present = list(config_types)
+    return sorted(k for k in weights if not any(_matches(k, c) for c in present))
+
+
+def config_type_factors(config_types: Sequence[str], weights: Mapping[str, float]):
+    """Per-structure loss-weight factors (pacemaker's ``w_factor`` column) for ``config_types``.
+
+    A structure gets the factor of the key that names its config_type (exactly or as an fnmatch
+    pattern), 1 otherwise; factors are scaled so that their mean is 1 (the loss keeps its size
+    against the regularisation). :raises FitParameterError: when one config_type matches two
+    keys with different factors, or every structure would get weight 0.
+    """
+    import numpy as np
+
+    factors = np.ones(len(config_types))
+    for i, config_type in enumerate(config_types):
+        hits = {k: f for k, f in weights.items() if _matches(k, str(config_type))}
+        if len(set(hits.values())) > 1:
+            raise FitParameterError(
+                f"config_type '{config_type}' matches several 'config_type_weights' keys with different "
+                f"factors {hits}; name it once")
+        if hits:
+            factors[i] = next(iter(hits.values()))
+    _require(len(factors) == 0 or factors.sum() > 0,
+             f"'config_type_weights' {dict(weights)} give every structure weight 0")
+    return factors / factors.mean() if len(factors) else factors
 
 
 def build_input_yaml(
@@ -199,6 +322,10 @@ def build_input_yaml(
         "functions": {"ALL": {"nradmax_by_orders": list(p["functions"]["nradmax_by_orders"]),
                               "lmax_by_orders": list(p["functions"]["lmax_by_orders"])}},
     }
+    if isinstance(p["repulsion"], Mapping):
+        for key, value in p["repulsion"].items():
+            section, name = REPULSION_KEYS[key]
+            potential[section]["ALL"][name] = copy.deepcopy(value)
     if p["functions"]["number_of_functions_per_element"] is not None:
         potential["functions"]["number_of_functions_per_element"] = p["functions"]["number_of_functions_per_element"]
     if initial_potential and p["initial_potential_mode"] == "continue":
@@ -215,8 +342,8 @@ def build_input_yaml(
         fit["options"] = dict(p["optimizer_options"])
     if p["weighting"]:
         fit["weighting"] = dict(p["weighting"])
-    if p["repulsion"]:
-        fit["repulsion"] = p["repulsion"]
+    if p["repulsion"] == "auto":
+        fit["repulsion"] = "auto"
     if p["ladder"]:
         fit["ladder_step"] = p["ladder"]["step"]
         fit["ladder_type"] = p["ladder"]["type"]

@@ -3,7 +3,9 @@
 Reads the retrieved log, metrics tables and potential (text parsing in
 :mod:`aiida_bzs.parsers.pacemaker_files`); outputs the potential, the final RMSE (energy
 meV/atom, forces meV/Å) and the per-iteration history; maps failures to the CalcJob's exit codes.
-A fit that hit ``max_iterations`` still returns its potential, flagged ``converged: False``.
+A fit that hit ``max_iterations`` still returns its potential, flagged ``converged: False``; when
+its loss had plateaued (see :func:`~aiida_bzs.parsers.pacemaker_files.detect_plateau`) the exit code
+says so (411: more iterations will not help) instead of asking for more iterations (410).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from aiida import orm
 from aiida.parsers import Parser
 
 from ..data.ace_potential import AcePotentialData
-from .pacemaker_files import diagnose_failure, parse_log, parse_metrics_table, summarise_metrics, HISTORY_COLUMNS
+from ..common.pacemaker_input import DEFAULT_FIT_PARAMETERS
+from .pacemaker_files import (
+    HISTORY_COLUMNS,
+    detect_plateau,
+    diagnose_failure,
+    parse_log,
+    parse_metrics_table,
+    summarise_metrics,
+)
 
 __all__ = ("PacemakerParser",)
 
@@ -69,9 +79,13 @@ class PacemakerParser(Parser):
 
         nan_loss = "nan_loss_iteration" in summary or log_info["nan_loss"]
         converged = bool(log_info["optimizer_success"]) and not nan_loss
+        plateau = detect_plateau(train, **self._plateau_settings())
         metrics = {
             **summary,
             "converged": converged,
+            # only meaningful for a fit stopped by max_iterations: its loss had stopped falling
+            "plateaued": bool(plateau["plateaued"] and not converged),
+            "plateau": {k: plateau[k] for k in ("relative_change", "window", "n_iterations")},
             "optimizer_message": log_info["optimizer_message"],
             "n_evaluations": log_info["nfev"],
             "setup_time": log_info.get("setup_time"),
@@ -83,9 +97,20 @@ class PacemakerParser(Parser):
         if nan_loss:  # the coefficients are meaningless: no potential output
             return self.exit_codes.ERROR_NAN_LOSS.format(iteration=summary.get("nan_loss_iteration", "?"))
         self.out("potential", potential)
+        if not converged and metrics["plateaued"]:
+            return self.exit_codes.ERROR_LOSS_PLATEAUED.format(
+                loss=f"{plateau['loss']:.6g}", change=f"{plateau['relative_change']:.1e}",
+                window=plateau["window"], iterations=plateau["n_iterations"])
         if not converged:
             return self.exit_codes.ERROR_MAX_ITERATIONS_REACHED
         return None
+
+    def _plateau_settings(self) -> dict:
+        """The ``plateau`` fitting parameters of the calculation (defaults when absent)."""
+        settings = dict(DEFAULT_FIT_PARAMETERS["plateau"])
+        if "parameters" in self.node.inputs:
+            settings.update(self.node.inputs.parameters.get_dict().get("plateau") or {})
+        return settings
 
 
 def _finite(values):

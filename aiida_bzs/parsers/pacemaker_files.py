@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
-__all__ = ("parse_metrics_table", "parse_log", "diagnose_failure", "summarise_metrics")
+__all__ = ("parse_metrics_table", "parse_log", "diagnose_failure", "summarise_metrics", "detect_plateau")
 
 #: metrics.txt columns kept in the history, with the factor to the reported unit
 HISTORY_COLUMNS = {
@@ -171,4 +171,37 @@ def summarise_metrics(train: dict[str, np.ndarray], test: dict[str, np.ndarray])
     if test:
         out["test_rmse_energy"] = float(test["rmse_epa"][-1] * 1000.0)
         out["test_rmse_forces"] = float(test["rmse_f_comp"][-1] * 1000.0)
+    return out
+
+
+def detect_plateau(train: dict[str, np.ndarray], window_fraction: float = 0.2, relative_change: float = 1e-3,
+                   min_iterations: int = 20) -> dict:
+    """Whether the train loss has stopped falling: relative drop over the last iterations.
+
+    Looks at the last ladder step only (the loss restarts when a ladder step adds functions).
+    The window is ``ceil(window_fraction * n)`` iterations (at least 1) of the ``n`` run; the
+    loss has plateaued when ``(loss[-window-1] - loss[-1]) / |loss[-window-1]| < relative_change``
+    and ``n >= min_iterations`` (a short run says nothing about where it would go).
+    Returns ``plateaued``, ``loss`` (final), ``relative_change`` (measured), ``window`` and
+    ``n_iterations``.
+    """
+    out = {"plateaued": False, "loss": None, "relative_change": None, "window": 0, "n_iterations": 0}
+    if not train or "loss" not in train or len(train["loss"]) < 2:
+        return out
+    mask = np.ones(len(train["loss"]), dtype=bool)
+    if "ladder_step" in train:
+        mask &= train["ladder_step"] == train["ladder_step"][-1]
+    if "cycle_step" in train:
+        mask &= train["cycle_step"] == train["cycle_step"][-1]
+    loss = train["loss"][mask]
+    iterations = train["iter_num"][mask] if "iter_num" in train else np.arange(len(loss))
+    n = int(iterations[-1] - iterations[0]) if len(iterations) else 0
+    out.update(loss=float(loss[-1]), n_iterations=n)
+    if len(loss) < 2 or not np.all(np.isfinite(loss)):
+        return out
+    window = min(len(loss) - 1, max(1, math.ceil(window_fraction * n)))
+    start = float(loss[-window - 1])
+    change = (start - float(loss[-1])) / abs(start) if start != 0 else 0.0
+    out.update(relative_change=float(change), window=int(window),
+               plateaued=bool(n >= min_iterations and change < relative_change))
     return out

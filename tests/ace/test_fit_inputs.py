@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from aiida_bzs.common.pacemaker_input import (
@@ -57,11 +58,100 @@ def test_protocols_are_valid():
     for name in list_protocols("fit"):
         params = validate_fit_parameters(get_protocol("fit", name)["parameters"])
         assert params["cutoff"] > 0
-    stringent = validate_fit_parameters(get_protocol("fit", "stringent")["parameters"])
-    assert stringent["cutoff"] == pytest.approx(7.2)
-    assert stringent["embedding"]["ndensity"] == 6
-    assert stringent["radial_basis"]["radbase"] == "SBessel"
-    assert len(stringent["functions"]["nradmax_by_orders"]) == 5  # ranks 1..5 = up to 6-body
+
+
+#: the study's hyperparameters, read from the YAML headers of its two published potentials
+#: (issue #11 §3; ../shared/toolchain.md)
+STUDY = {
+    "cutoff": 7.17, "radbase": "SBessel", "nradbase": 13, "nradmax": 6, "lmax": 3, "ndensity": 6,
+    "npot": "FinnisSinclairShiftedScaled",
+    "fs_parameters": [1, 1, 1, 0.5, 1, 0.892, 1, 0.573, 1, 0.446, 1, 0.024],
+    "r_in": 0.0, "core_repulsion": [0.0, 0.0],
+}
+
+
+def test_stringent_is_the_study_recipe():
+    """The stringent protocol, the input.yaml it produces and the basis pyace builds from it."""
+    from pyace.multispecies_basisextension import create_multispecies_basis_config
+
+    from aiida_bzs.workflows.protocols import get_protocol
+
+    p = validate_fit_parameters(get_protocol("fit", "stringent")["parameters"])
+    assert p["cutoff"] == STUDY["cutoff"]
+    assert p["radial_basis"]["radbase"] == STUDY["radbase"]
+    assert p["functions"]["nradmax_by_orders"][0] == STUDY["nradbase"]
+    assert max(p["functions"]["nradmax_by_orders"][1:]) == STUDY["nradmax"]
+    assert max(p["functions"]["lmax_by_orders"]) == STUDY["lmax"]
+    assert len(p["functions"]["nradmax_by_orders"]) == 5  # ranks 1..5 = up to 6-body
+    assert p["embedding"] == {"npot": STUDY["npot"], "fs_parameters": STUDY["fs_parameters"],
+                              "ndensity": STUDY["ndensity"]}
+    assert p["repulsion"]["r_in"] == STUDY["r_in"] and p["repulsion"]["core_repulsion"] == STUDY["core_repulsion"]
+
+    content = build_input_yaml(p, ["Ba", "Zr", "S"], "train.pckl.gzip", "test.pckl.gzip")
+    bonds, emb = content["potential"]["bonds"]["ALL"], content["potential"]["embeddings"]["ALL"]
+    assert bonds["rcut"] == STUDY["cutoff"] and bonds["radbase"] == STUDY["radbase"]
+    assert bonds["r_in"] == STUDY["r_in"] and bonds["core-repulsion"] == STUDY["core_repulsion"]
+    assert emb["fs_parameters"] == STUDY["fs_parameters"] and emb["ndensity"] == STUDY["ndensity"]
+    assert "repulsion" not in content["fit"]  # no ZBL attached after the fit
+    # what pacemaker builds from that input (pyace, ~4 s): the header of the fitted .yaml
+    basis = create_multispecies_basis_config(content["potential"])
+    unary = [b for b in basis.funcspecs_blocks if len(b.block_name.split()) == 1]
+    assert {b.block_name for b in unary} == {"Ba", "S", "Zr"}
+    for block in basis.funcspecs_blocks:
+        if len(block.block_name.split()) > 2:
+            continue  # ternary blocks have functions, no bond of their own
+        assert block.rcutij == STUDY["cutoff"] and block.radbase == STUDY["radbase"]
+        assert block.r_in == STUDY["r_in"] and list(block.core_rep_parameters) == STUDY["core_repulsion"]
+    for block in unary:
+        assert (block.nradbaseij, block.nradmaxi, block.lmaxi) == (STUDY["nradbase"], STUDY["nradmax"], STUDY["lmax"])
+        assert block.ndensityi == STUDY["ndensity"] and list(block.fs_parameters) == STUDY["fs_parameters"]
+
+
+def test_core_repulsion_only_where_asked():
+    from aiida_bzs.workflows.protocols import get_protocol
+
+    for name in ("fast", "balanced"):
+        content = build_input_yaml(get_protocol("fit", name)["parameters"], ["Ba"], "t")
+        assert content["fit"]["repulsion"] == "auto"
+        assert "r_in" not in content["potential"]["bonds"]["ALL"]
+    none = build_input_yaml({"repulsion": None}, ["Ba"], "t")
+    assert "repulsion" not in none["fit"] and "core-repulsion" not in none["potential"]["bonds"]["ALL"]
+    explicit = build_input_yaml({"repulsion": {"r_in": 1.5, "delta_in": 0.3, "core_repulsion": [100, 5],
+                                               "inner_cutoff_type": "distance", "rho_core_cut": 5000}}, ["Ba"], "t")
+    bonds = explicit["potential"]["bonds"]["ALL"]
+    assert (bonds["r_in"], bonds["delta_in"], bonds["core-repulsion"]) == (1.5, 0.3, [100.0, 5.0])
+    assert explicit["potential"]["embeddings"]["ALL"]["rho_core_cut"] == 5000.0
+    assert "repulsion" not in explicit["fit"]
+
+
+@pytest.mark.parametrize(
+    ("repulsion", "message"),
+    [("zbl", "'repulsion' must be 'auto', null or a mapping"),
+     ({"r_inner": 1.0}, "unknown 'repulsion' keys"),
+     ({"core_repulsion": [1.0]}, "prefactor, lambda"),
+     ({"r_in": 1.0, "delta_in": 2.0}, "must not exceed"),
+     ({"inner_cutoff_type": "soft"}, "inner_cutoff_type")],
+)
+def test_bad_repulsion_is_named(repulsion, message):
+    with pytest.raises(FitParameterError, match=message):
+        validate_fit_parameters({"repulsion": repulsion})
+
+
+def test_config_type_factors():
+    from aiida_bzs.common.pacemaker_input import config_type_factors, unmatched_weight_keys
+
+    types = ["crystal", "crystal_rattled", "rss", "rss", "dimer"]
+    factors = config_type_factors(types, {"rss": 0.5, "crystal*": 2.0})
+    assert factors.mean() == pytest.approx(1.0)
+    raw = np.array([2.0, 2.0, 0.5, 0.5, 1.0])
+    assert factors == pytest.approx(raw / raw.mean())
+    assert unmatched_weight_keys({"rss": 1, "liquid": 2, "crys*": 1}, types) == ["liquid"]
+    with pytest.raises(FitParameterError, match="matches several"):
+        config_type_factors(types, {"crystal": 1.0, "crys*": 3.0})
+    with pytest.raises(FitParameterError, match="weight 0"):
+        config_type_factors(["rss"], {"rss": 0})
+    with pytest.raises(FitParameterError, match="config_type_weights.rss"):
+        validate_fit_parameters({"config_type_weights": {"rss": -1}})
 
 
 # -- checks against the dataset (need a profile for TrainingSetData) ---------------------------
@@ -137,3 +227,40 @@ def test_fit_workchain_refuses_too_small_dataset(ace_training_set, bzs_code):
     builder.protocol = "fast"
     with pytest.raises(ValueError, match="leave no test structure|for training after the test split"):
         run_get_node(builder)
+
+
+def test_weights_for_unknown_config_type_refused(ace_training_set, bzs_code):
+    """A weight for a family the dataset lacks stops the fit at launch, naming the families."""
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.common.fit_checks import FitInputError, check_fit_inputs
+    from aiida_bzs.workflows.fit import FitAceWorkChain
+
+    with pytest.raises(FitInputError, match=r"config_type_weights name \['rss'\].*'cubic'"):
+        check_fit_inputs(ace_training_set, {"config_type_weights": {"rss": 0.5, "cubic*": 2}})
+    builder = FitAceWorkChain.get_builder()
+    builder.code = bzs_code("pacemaker")
+    builder.training_set = ace_training_set
+    builder.protocol = "fast"
+    builder.parameters = {"config_type_weights": {"liquid": 2.0}}
+    with pytest.raises(ValueError, match=r"name \['liquid'\], which match no structure"):
+        run_get_node(builder)
+
+
+def test_training_pickle_carries_family_weights(ace_training_set, tmp_path):
+    """The DataFrame pacemaker reads gets a w_factor column with the normalised family factors."""
+    import gzip
+    import pickle
+
+    from aiida_bzs.calculations.pacemaker import write_training_pickle
+
+    write_training_pickle(ace_training_set, {"config_type_weights": {"strained": 3.0}}, tmp_path / "w.pckl.gzip")
+    with gzip.open(tmp_path / "w.pckl.gzip", "rb") as fh:
+        frame = pickle.load(fh)
+    strained = frame["config_type"] == "strained"
+    assert strained.sum() == 2
+    assert frame["w_factor"].mean() == pytest.approx(1.0)
+    assert frame.loc[strained, "w_factor"].iloc[0] == pytest.approx(3.0 * frame.loc[~strained, "w_factor"].iloc[0])
+    write_training_pickle(ace_training_set, {}, tmp_path / "u.pckl.gzip")
+    with gzip.open(tmp_path / "u.pckl.gzip", "rb") as fh:
+        assert "w_factor" not in pickle.load(fh).columns

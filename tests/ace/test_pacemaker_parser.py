@@ -11,7 +11,13 @@ import math
 import numpy as np
 import pytest
 
-from aiida_bzs.parsers.pacemaker_files import diagnose_failure, parse_log, parse_metrics_table, summarise_metrics
+from aiida_bzs.parsers.pacemaker_files import (
+    detect_plateau,
+    diagnose_failure,
+    parse_log,
+    parse_metrics_table,
+    summarise_metrics,
+)
 
 
 def _case(ace_fixtures, name):
@@ -104,8 +110,9 @@ def test_parser_max_iterations_returns_flagged_potential(ace_fixtures, aiida_loc
     results, calcfunction = parse_case(_case(ace_fixtures, "maxiter"), aiida_localhost)
     assert calcfunction.exit_status == 410  # ERROR_MAX_ITERATIONS_REACHED, not cache-invalidating
     metrics = results["metrics"].get_dict()
-    assert metrics["converged"] is False
+    assert metrics["converged"] is False and metrics["plateaued"] is False  # 5 iterations, loss still falling
     assert metrics["n_iterations"] == 5
+    assert "raise max_iterations" in calcfunction.exit_message
     for key in ("train_rmse_energy", "train_rmse_forces", "test_rmse_energy", "test_rmse_forces"):
         assert math.isfinite(metrics[key]) and metrics[key] > 0
     assert metrics["setup_time"] > 0
@@ -118,10 +125,40 @@ def test_parser_max_iterations_returns_flagged_potential(ace_fixtures, aiida_loc
     assert len(history.get_array("train_iter_num")) == 6
 
 
+def test_plateau_detection_on_real_runs(ace_fixtures):
+    """150 BFGS iterations (pyace) whose loss stopped falling near iteration 110 vs 5 that did not."""
+    plateau = detect_plateau(parse_metrics_table(_read(_case(ace_fixtures, "plateau"), "metrics.txt")))
+    assert plateau["plateaued"] is True
+    assert plateau["n_iterations"] == 150 and plateau["window"] == 30
+    assert 0 <= plateau["relative_change"] < 1e-5
+    assert plateau["loss"] == pytest.approx(8.428154, rel=1e-6)
+    short = detect_plateau(parse_metrics_table(_read(_case(ace_fixtures, "maxiter"), "metrics.txt")))
+    assert short["plateaued"] is False and short["relative_change"] > 1e-2
+    # the same run judged over its first 60 iterations, while the loss still fell by percents
+    train = parse_metrics_table(_read(_case(ace_fixtures, "plateau"), "metrics.txt"))
+    early = detect_plateau({k: v[:61] for k, v in train.items()})
+    assert early["plateaued"] is False and early["relative_change"] > 1e-2
+    # a stricter tolerance than the measured change makes the same run not plateaued
+    strict = detect_plateau(train, relative_change=plateau["relative_change"] / 2)
+    assert strict["plateaued"] is False
+
+
+def test_parser_plateaued_fit_says_so(ace_fixtures, aiida_localhost):
+    results, calcfunction = parse_case(_case(ace_fixtures, "plateau"), aiida_localhost)
+    assert calcfunction.exit_status == 411  # ERROR_LOSS_PLATEAUED, not 410 "raise max_iterations"
+    assert "plateaued at 8.42815" in calcfunction.exit_message
+    assert "add data or enlarge the basis" in calcfunction.exit_message
+    metrics = results["metrics"].get_dict()
+    assert metrics["converged"] is False and metrics["plateaued"] is True
+    assert metrics["plateau"]["window"] == 30
+    assert "potential" in results  # still usable
+
+
 def test_parser_converged(ace_fixtures, aiida_localhost):
     results, calcfunction = parse_case(_case(ace_fixtures, "converged"), aiida_localhost)
     assert calcfunction.exit_status == 0
     assert results["metrics"]["converged"] is True
+    assert results["metrics"]["plateaued"] is False  # converged fits are never "plateaued"
     assert "potential" in results
 
 
@@ -183,6 +220,6 @@ def test_exit_codes_below_400_invalidate_cache():
     from aiida_bzs.calculations.pacemaker import PacemakerCalculation
 
     own = [code for code in PacemakerCalculation.exit_codes.values() if code.status >= 300]
-    assert {code.status for code in own} >= {301, 302, 303, 310, 311, 312, 400, 410, 420}
+    assert {code.status for code in own} >= {301, 302, 303, 310, 311, 312, 400, 410, 411, 420}
     for code in own:
         assert code.invalidates_cache == (code.status < 400), code
