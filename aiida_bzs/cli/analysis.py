@@ -17,7 +17,7 @@ from ..analysis.contacts import S_S_CONTACT_CUTOFF
 from ..analysis.coordination import BOND_CUTOFFS
 from ..analysis.rdf import RDF_R_MAX
 from . import cmd_root
-from .utils import unique_link_label, with_profile
+from .utils import launch, unique_link_label, with_profile
 
 _DEFAULT_BONDS = ", ".join(f"{c}-{n}={v:g}" for (c, n), v in BOND_CUTOFFS.items())
 
@@ -98,7 +98,6 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
     STRUCTURE is a StructureData (pk, UUID or label) or an extxyz / LAMMPS data file.
     """
     from aiida import orm
-    from aiida.engine import run_get_node
 
     from ..analysis.standard import parse_bonds
     from ..common.structure_nodes import summarise_structure
@@ -125,7 +124,8 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
         raise click.UsageError(problem.message)
     n_atoms = sum(summarise_structure(s).n_atoms for s in structures.values())
     click.echo(f"Analysing {len(structures)} structure(s), {n_atoms:,} atoms in all …")
-    results, node = run_get_node(StructureAnalysisWorkChain, **inputs)
+    node = launch(StructureAnalysisWorkChain, inputs=inputs, check=False, unit="analyses")
+    results = {key: node.outputs[key] for key in node.outputs}
     if not node.is_finished_ok:
         raise click.ClickException(f"StructureAnalysisWorkChain<{node.pk}> failed: "
                                    f"{node.exit_message or node.process_state}")
