@@ -19,7 +19,9 @@ is treated as what it models, an infinite periodic system:
    G(r) equals the true 4πr[ρ(r) − ρ0] seen through the Q window for r < rcut.
 
 Accuracy: G(r) is exact up to ``rcut`` (no shape baseline); S(Q) has a resolution of about
-2π/rcut and is not meaningful below it (no small-angle scattering by construction). Cost: a
+2π/rcut and is not meaningful below it (no small-angle scattering by construction). A cutoff
+below :data:`PERIODIC_MIN_RCUT` is flagged (:func:`short_cutoff_warning`): the cell is too small
+for a meaningful pattern. Cost: a
 neighbour histogram, O(N ρ0 rcut³), independent of the Q grid: far below the O(N²) Debye sum for
 large cells (measured figures in docs/scattering.md).
 """
@@ -39,6 +41,14 @@ from .scattering_transforms import sine_transform
 #: Default cutoff (Å) unless rmax is larger or the cell smaller: G(r) to the default rmax (20 Å)
 #: with margin, S(Q) resolution 2π/30 ≈ 0.2 Å⁻¹; the histogram's cost grows as rcut³.
 PERIODIC_RCUT = 30.0
+#: Below this cutoff (Å) the pattern is flagged as not meaningful. Its S(Q) resolution 2π/rcut
+#: (0.31 Å⁻¹ at 20 Å) would exceed the spacing of BaZrS3's neighbouring pseudo-cubic reflection
+#: groups in the XRD window (Q ≈ 1.26 √n Å⁻¹: 2.18, 2.52, 2.82, 3.08 …, 0.26–0.34 Å⁻¹ apart),
+#: which then merge, and its G(r) would stop short of the 20 Å that the PDF comparison and plot
+#: show. The 20-atom cell gives 3.5 Å; the study's 8×8×8 crystal about 28 Å.
+PERIODIC_MIN_RCUT = 20.0
+#: A cutoff within 2 % of the minimum passes (a 6×4×6 Pnma supercell has 19.96 Å).
+MIN_RCUT_TOLERANCE = 0.98
 #: Histogram bin (Å) = this / qmax, at most 0.01 Å: sinc at the bin centre is then exact to
 #: (qmax·dr)²/24 ≈ 4e-4 relative.
 BIN_TIMES_QMAX = 0.1
@@ -52,6 +62,32 @@ def half_width(atoms: Atoms) -> float:
     return 0.5 * volume / max(areas)
 
 
+def periodic_rcut(atoms: Atoms, params: dict) -> float:
+    """The cutoff (Å) the periodic mode uses: ``params['rcut']`` if set, else max(30 Å, rmax)
+    within :func:`half_width` (validated ``params``, Å)."""
+    if params.get("rcut") is not None:
+        return float(params["rcut"])
+    return min(half_width(atoms), max(PERIODIC_RCUT, params["rmax"]))
+
+
+def short_cutoff_warning(rcut: float, cell=None, minimum: float = PERIODIC_MIN_RCUT) -> str | None:
+    """Why a periodic pattern with cutoff ``rcut`` (Å) is not meaningful, naming the fix, or None
+    when ``rcut`` ≥ ``minimum`` (Å). With the ``cell`` (3×3, Å) the message gives the supercell
+    repeat whose half width reaches ``minimum``."""
+    if rcut >= MIN_RCUT_TOLERANCE * minimum:
+        return None
+    fix = f"a supercell at least {2 * minimum:g} Å wide in every direction"
+    if cell is not None:
+        cell = np.asarray(cell, dtype=float)
+        volume = abs(np.linalg.det(cell))
+        widths = [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
+        repeat = [int(np.ceil(MIN_RCUT_TOLERANCE * 2 * minimum / w)) for w in widths]
+        fix = f"this cell repeated {'×'.join(map(str, repeat))} (half width ≥ {minimum:g} Å)"
+    return (f"periodic-mode cutoff rcut = {rcut:.1f} Å (at most half the smallest cell width) is below {minimum:g} Å: "
+            f"S(Q) resolves nothing finer than 2π/rcut = {2 * np.pi / rcut:.2f} Å⁻¹ (neighbouring BaZrS3 "
+            f"reflections are ~0.3 Å⁻¹ apart) and G(r) ends at {rcut:.1f} Å; use {fix}, or the finite mode")
+
+
 def periodic_patterns(atoms: Atoms, params: dict) -> dict:
     """Return q, r, iq, sq, fq, gr, ``partials``, ``direct`` (exact G(r) on the histogram bins)
     and ``meta`` for a periodic cell, in the **conventional** normalisation.
@@ -59,6 +95,8 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
     :param atoms: periodic in all three directions; the cell matters here (unlike the finite mode).
     :param params: validated parameters; uses Q/r grids, biso, qdamp, lorch, radiation, partials,
         ``rcut`` (Å; default max(30 Å, rmax) within the maximum, :func:`half_width`) and ``r_window``.
+
+    ``meta['warnings']`` holds :func:`short_cutoff_warning` when the cell is too small.
     """
     from .rdf import radial_distribution
 
@@ -69,7 +107,7 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
     elements = check_elements(symbols, params["radiation"])
     partial_names = resolve_partials(params["partials"], elements)
     limit = half_width(atoms)
-    rcut = min(limit, max(PERIODIC_RCUT, params["rmax"])) if params["rcut"] is None else params["rcut"]
+    rcut = periodic_rcut(atoms, params)
     if rcut > limit * (1 + 1e-9):
         raise AnalysisInputError(
             f"rcut = {rcut} Å exceeds half the smallest cell width ({limit:.3f} Å): pairs would meet "
@@ -148,6 +186,7 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
         "compute_time_s": time.perf_counter() - start,
         "peak_gpu_memory_bytes": None,
         "cell_ignored": False,
+        "warnings": [w for w in [short_cutoff_warning(rcut, atoms.cell[:])] if w],
     }
     return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from . import cmd_root
-from .utils import unique_link_label
+from .utils import launch, unique_link_label
 
 
 @cmd_root.command("scatter")
@@ -43,7 +43,6 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
         aiida-bzs scatter crystal.cif -n 2 -n 5 -n 10 --compare np.xy --plot fig4.png
     """
     from aiida import orm
-    from aiida.engine import run_get_node
 
     from ..analysis.errors import AnalysisInputError
     from ..analysis.scattering_units import resolve_wavelength
@@ -103,8 +102,10 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
     if problem:
         raise click.UsageError(problem)
 
+    _warn_short_cutoff(builder, nodes)
     click.echo(f"running ScatteringWorkChain on {len(nodes)} structure(s): {', '.join(nodes)}")
-    results, node = run_get_node(builder)
+    node = launch(builder, check=False, unit="scattering jobs")
+    results = {label: node.outputs[label] for label in node.outputs}
     if not node.is_finished_ok:
         raise click.ClickException(f"ScatteringWorkChain pk={node.pk} failed: {node.exit_message or node.exit_status}")
     _print_table(node, nodes, results)
@@ -112,6 +113,24 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
         Path(plot_path).write_bytes(results["plot"].get_content(mode="rb"))
         click.echo(f"plot written to {plot_path} (SinglefileData pk={results['plot'].pk})")
     click.echo(f"ScatteringWorkChain pk={node.pk}")
+
+
+def _warn_short_cutoff(builder, nodes) -> None:
+    """Before running: warn (stderr) for each structure whose periodic-mode cutoff is too short
+    for a meaningful pattern (:func:`~aiida_bzs.analysis.scattering_periodic.short_cutoff_warning`)."""
+    from ase import Atoms
+
+    from ..analysis.scattering_params import validate_parameters
+    from ..analysis.scattering_periodic import periodic_rcut, short_cutoff_warning
+
+    params = validate_parameters(builder.parameters.get_dict())
+    if params["mode"] != "periodic":
+        return
+    for label, node in nodes.items():
+        cell = Atoms(cell=node.cell, pbc=node.pbc)  # the cell alone: cheap for any size
+        warning = short_cutoff_warning(periodic_rcut(cell, params), node.cell)
+        if warning:
+            click.echo(f"warning: {label}: {warning}", err=True)
 
 
 def _print_table(node, nodes, results) -> None:
