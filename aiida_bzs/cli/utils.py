@@ -157,8 +157,9 @@ class Progress:
     def stage(self) -> str:
         """The workchain step now executing (e.g. ``launch_batch``), else the process state."""
         info = self.node.base.attributes.get("stepper_state_info", None)
-        if info:  # e.g. '2:while_(has_pending)(1:inspect_batch)': the innermost step
-            steps = [name for name in re.findall(r"\d+:(\w+)", str(info)) if name not in ("while_", "if_")]
+        if info:  # e.g. '2:while_(has_pending)(1:inspect_batch)': the innermost step, else the condition
+            names = [name for name in re.findall(r"\w+", str(info)) if not name.isdigit()]
+            steps = [name for name in names if name not in ("while_", "if_")]
             return steps[-1] if steps else str(info)
         state = self.node.process_state
         return state.value if state is not None else "created"

@@ -64,14 +64,14 @@ def default_max_concurrent(computer: orm.Computer, num_mpiprocs: int, protocol_l
         return protocol_limit, (f"{protocol_limit} (protocol value; {computer.label} queues jobs with "
                                 f"{computer.scheduler_type})")
     if computer.transport_type == "core.local":
-        cores, source = local_cores(), "cores on this machine"
+        cores, source = local_cores(), f"cores of {computer.label} (this machine)"
     else:
-        cores, source = computer.get_default_mpiprocs_per_machine(), "default_mpiprocs_per_machine"
+        cores, source = computer.get_default_mpiprocs_per_machine(), f"cores (default_mpiprocs_per_machine) of {computer.label}"
         if not cores:
             return protocol_limit, (f"{protocol_limit} (protocol value; set default_mpiprocs_per_machine of "
                                     f"{computer.label} with `verdi computer configure` to bound it by its cores)")
     limit = max(1, min(protocol_limit, cores // ranks))
-    return limit, f"{limit} ({cores} {source} of {computer.label} / {ranks} MPI rank(s) per pw.x job)"
+    return limit, f"{limit} ({cores} {source} / {ranks} MPI rank(s) per pw.x job)"
 
 
 def _describe(key: str, structure: orm.StructureData) -> str:
