@@ -39,56 +39,162 @@ def load_training_set(identifier: str, reference_energies: str | None = None):
     return load_typed_node(identifier, TrainingSetData)
 
 
+#: how the CLI names the test error it prints (see aiida_bzs.analysis.ace_parity)
+TEST_RMSE_DEFINITION = ("test RMSE = saved potential vs DFT on the held-out structures: energy = per-atom "
+                        "cohesive energy (meV/atom), forces = Cartesian components (meV/Å)")
+
+
+def parse_weights(values) -> dict[str, float]:
+    """``('rss=0.5', 'crystal*=2')`` → ``{'rss': 0.5, 'crystal*': 2.0}`` (loss-weight factor per config_type)."""
+    weights = {}
+    for value in values or ():
+        name, sep, factor = value.partition("=")
+        try:
+            weights[name.strip()] = float(factor)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{value!r}: expected CONFIG_TYPE=FACTOR, e.g. rss=0.5", param_hint="--weight")
+    return weights
+
+
+def _versions_fitted(node) -> list[tuple[str, list[str]]]:
+    """(first version name, all names) per distinct fitted potential among the outputs."""
+    groups: dict[int, list[str]] = {}
+    for version in ("filtered", "full"):
+        if version in node.outputs:
+            groups.setdefault(node.outputs[version].potential.pk, []).append(version)
+    return [(names[0], names) for names in groups.values()]
+
+
 def _fit_table(node) -> None:
+    """One row per version: pacemaker's train RMSE, the test RMSE of the outputs, convergence, verdict."""
+    from ..common.potential_quality import describe_verdict
+
     click.echo(f"{'version':<9} {'potential':>9} {'train E':>9} {'train F':>9} {'test E':>9} {'test F':>9} "
-               f"{'converged':>9}  parity plot")
+               f"{'n test':>6} {'fit':>10}  verdict")
     click.echo(f"{'':<9} {'pk':>9} {'meV/at':>9} {'meV/Å':>9} {'meV/at':>9} {'meV/Å':>9}")
     for version in ("filtered", "full"):
         if version not in node.outputs:
             continue
         out = node.outputs[version]
         m, t = out.metrics.get_dict(), out.test_metrics.get_dict()
+        state = "converged" if m.get("converged") else ("plateaued" if m.get("plateaued") else "max iter")
+        verdict = out.verdict.get_dict() if "verdict" in out else None
         click.echo(f"{version:<9} {out.potential.pk:>9} {m.get('train_rmse_energy', float('nan')):>9.2f} "
                    f"{m.get('train_rmse_forces', float('nan')):>9.1f} {t.get('rmse_energy', float('nan')):>9.2f} "
-                   f"{t.get('rmse_forces', float('nan')):>9.1f} {str(m.get('converged')):>9}  "
-                   f"pk {out.parity_plot.pk}")
+                   f"{t.get('rmse_forces', float('nan')):>9.1f} {t.get('n_structures', 0):>6} {state:>10}  "
+                   f"{(verdict or {}).get('verdict', 'n/a').upper()}")
+    click.echo(f"({TEST_RMSE_DEFINITION}; train = pacemaker's last iteration)")
+    for first, names in _versions_fitted(node):
+        out = node.outputs[first]
+        families = out.test_metrics.get_dict().get("by_config_type") or {}
+        if families:
+            click.echo(f"{'/'.join(names)} test RMSE per config_type: " + "; ".join(
+                f"{name} ({f.get('n_structures')}): {f.get('rmse_energy', float('nan')):.1f} meV/atom, "
+                f"{f.get('rmse_forces', float('nan')):.0f} meV/Å" for name, f in sorted(families.items())))
+        if "verdict" in out:
+            verdict = out.verdict.get_dict()
+            click.echo(f"{'/'.join(names)}: {describe_verdict(verdict)}")
+            for reason in verdict.get("reasons", [])[1:]:
+                click.echo(f"    also: {reason}")
+        click.echo(f"{'/'.join(names)}: parity plot pk {out.parity_plot.pk}")
+
+
+def write_parity_plot(node, path: Path) -> list[Path]:
+    """Write the parity figure of each distinct fitted version to ``path`` (PNG copied from the
+    ``parity_plot`` output; other suffixes re-drawn from ``parity``). With two distinct versions
+    the files are ``<stem>_filtered<suffix>`` and ``<stem>_full<suffix>``."""
+    from ..analysis.ace_parity import parity_figure
+
+    fitted = _versions_fitted(node)
+    written = []
+    for first, names in fitted:
+        target = path if len(fitted) == 1 else path.with_name(f"{path.stem}_{first}{path.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = node.outputs[first]
+        if target.suffix.lower() == ".png":
+            target.write_bytes(out.parity_plot.get_content(mode="rb"))
+        else:
+            parity = {name: out.parity.get_array(name) for name in out.parity.get_arraynames()}
+            groups = out.parity.base.attributes.get("config_types", None)
+            fig = parity_figure(parity, title=f"ACE vs DFT ({'/'.join(names)}), "
+                                f"{len(parity['energy_ref'])} held-out structures", groups=groups)
+            fig.savefig(target)
+        written.append(target)
+    return written
 
 
 @cmd_root.command("fit")
 @click.argument("dataset")
 @click.option("--protocol", type=click.Choice(["fast", "balanced", "stringent"]), default="balanced",
-              show_default=True, help="Preset of protocols/fit.yaml.")
+              show_default=True, help="Preset of protocols/fit.yaml (fast = smoke test of the toolchain).")
 @click.option("--versions", default="filtered,full", show_default=True,
               help="Comma-separated: filtered (1 eV/atom rule), full.")
 @click.option("--reference-energies", type=click.Path(exists=True, dir_okay=False), default=None,
               help="json of isolated-atom energies (eV) when DATASET is a file.")
 @click.option("--max-iterations", type=int, default=None, help="Override the protocol's iterations.")
+@click.option("--weight", "weights", multiple=True, metavar="CONFIG_TYPE=FACTOR",
+              help="Loss-weight factor of a config_type (fnmatch patterns allowed, e.g. 'crystal*=2'); "
+                   "repeat for several. Others keep 1; merged over the protocol's config_type_weights.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the parity figure (test set) to this file (.png, .pdf, .svg).")
+@click.option("--filter-max-energy", type=float, default=None, metavar="EV_PER_ATOM",
+              help="Filtered version: drop structures this far above the lowest cohesive energy "
+                   "(protocol default 1.0 eV/atom, the study's rule).")
 @click.option("--code", "code_label_", default="pacemaker@localhost", show_default=True)
+@click.option("--activeset-code", default=None, help="pace_activeset code [default: pace_activeset@localhost].")
 @click.option("--no-active-set", is_flag=True, help="Skip pace_activeset.")
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
 @with_profile
-def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, code_label_, no_active_set, submit):
-    """Fit the filtered and full ACE potentials of DATASET (TrainingSetData pk/UUID or labelled extxyz)."""
-    from ..common.codes import MissingCodeError, load_code
-    from ..workflows.fit import FitAceWorkChain
+def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, weights, plot_file, filter_max_energy,
+            code_label_, activeset_code, no_active_set, submit):
+    """Fit the filtered and full ACE potentials of DATASET (TrainingSetData pk/UUID or labelled extxyz).
 
-    try:
+    Prints, per version, the test RMSE of the saved potential on the held-out structures (per-atom
+    cohesive energy in meV/atom, force components in meV/Å), overall and per config_type, and the
+    verdict (usable / smoke_test / unusable) that MD checks before using the potential.
+    """
+    from ..common.codes import load_code
+    from ..workflows.fit import FitAceWorkChain
+    from .utils import refusals_as_click_errors
+
+    family_weights = parse_weights(weights)
+    with refusals_as_click_errors():
         code = load_code(code_label_)
-    except MissingCodeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    builder = FitAceWorkChain.get_builder()
-    builder.training_set = load_training_set(dataset, reference_energies)
-    builder.code = code
-    builder.protocol = protocol
-    builder.versions = [v.strip() for v in versions.split(",") if v.strip()]
-    if max_iterations:
-        builder.parameters = {"max_iterations": max_iterations}
-    if no_active_set:
-        builder.active_set = False
+        builder = FitAceWorkChain.get_builder()
+        builder.training_set = load_training_set(dataset, reference_energies)
+        builder.code = code
+        builder.protocol = protocol
+        builder.versions = [v.strip() for v in versions.split(",") if v.strip()]
+        overrides = {}
+        if max_iterations:
+            overrides["max_iterations"] = max_iterations
+        if family_weights:
+            overrides["config_type_weights"] = family_weights
+        if overrides:
+            builder.parameters = overrides
+        if filter_max_energy is not None:
+            builder.filter = {"max_energy_above_min": filter_max_energy}
+        if no_active_set:
+            builder.active_set = False
+        elif activeset_code:
+            builder.activeset_code = load_code(activeset_code)
+    if protocol == "fast":
+        click.echo("protocol fast is a SMOKE TEST of the toolchain (a handful of functions, 10 iterations): "
+                   "its potentials are not for science; use balanced or stringent")
     node = launch(builder, submit)
     if node is not None:
         click.echo(f"FitAceWorkChain pk {node.pk} finished")
+        if "warnings" in node.outputs:
+            for warning in node.outputs.warnings.get_list():
+                click.echo(f"WARNING: {warning}")
         _fit_table(node)
+        if protocol == "fast":
+            click.echo("SMOKE TEST (protocol fast): the numbers above check the toolchain, not the physics")
+        if plot_file is not None:
+            for path in write_parity_plot(node, plot_file):
+                click.echo(f"parity figure written to {path}")
 
 
 @cmd_root.command("learn")
@@ -191,11 +297,45 @@ def describe_potential(node) -> str:
     creator = node.creator
     if creator is not None:
         lines.append(f"created by {creator.process_label} pk {creator.pk}")
-        metrics = creator.outputs.metrics.get_dict() if "metrics" in creator.outputs else None
+        fit = _pacemaker_fit(node)
+        metrics = fit.outputs.metrics.get_dict() if fit is not None and "metrics" in fit.outputs else None
         if metrics:
-            lines.append(f"train RMSE {metrics.get('train_rmse_energy', float('nan')):.2f} meV/atom, "
-                         f"{metrics.get('train_rmse_forces', float('nan')):.1f} meV/Å; "
-                         f"test {metrics.get('test_rmse_energy', float('nan')):.2f} meV/atom, "
-                         f"{metrics.get('test_rmse_forces', float('nan')):.1f} meV/Å; "
-                         f"converged {metrics.get('converged')}")
+            state = "converged" if metrics.get("converged") else (
+                "loss plateaued" if metrics.get("plateaued") else "stopped at max_iterations")
+            lines.append(f"fit (pacemaker pk {fit.pk}): train RMSE {metrics.get('train_rmse_energy', float('nan')):.2f} "
+                         f"meV/atom, {metrics.get('train_rmse_forces', float('nan')):.1f} meV/Å; {state}")
+    lines.extend(describe_potential_verdict(node))
     return "\n".join(lines)
+
+
+def _pacemaker_fit(node):
+    """The PacemakerCalculation behind ``node`` (directly, or through the active-set ShellJob)."""
+    from ..data.ace_potential import AcePotentialData
+
+    creator = node.creator
+    for _ in range(3):
+        if creator is None:
+            return None
+        if (creator.process_type or "").endswith("bzs.pacemaker"):
+            return creator
+        parents = creator.base.links.get_incoming(node_class=AcePotentialData).all_nodes()
+        creator = parents[0].creator if parents else None
+    return None
+
+
+def describe_potential_verdict(node) -> list[str]:
+    """Lines for the fit verdict of ``node``: verdict, test RMSE (definition), reasons, per family."""
+    from ..common.potential_quality import describe_verdict, potential_verdict
+
+    verdict = potential_verdict(node)
+    lines = [describe_verdict(verdict)]
+    if verdict is None:
+        return lines
+    lines[0] = lines[0][0].upper() + lines[0][1:]
+    lines.append(f"  ({TEST_RMSE_DEFINITION})")
+    lines.extend(f"  reason: {reason}" for reason in verdict.get("reasons", []))
+    for name, family in sorted((verdict.get("by_config_type") or {}).items()):
+        lines.append(f"  {name} ({family.get('n_structures')} test structures): "
+                     f"{family.get('rmse_energy') or float('nan'):.1f} meV/atom, "
+                     f"{family.get('rmse_forces') or float('nan'):.0f} meV/Å")
+    return lines

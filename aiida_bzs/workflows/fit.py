@@ -5,8 +5,11 @@ Per version — ``filtered`` (structures more than ``filter.max_energy_above_min
 the lowest removed; used for quantitative results) and ``full`` (every structure; more robust
 at close contacts) — the chain runs: filter (calcfunction) → train/test split (calcfunction) →
 ``PacemakerCalculation`` → active set (``pace_activeset`` ShellJob on the B-basis .yaml) →
-parity on the test set (calcfunction: ArrayData + PNG). When the filter removes nothing the
-two versions are the same fit and it runs once. Numbers come from ``protocols/fit.yaml``.
+parity on the test set (calcfunction: ArrayData + PNG, per config_type too) → verdict
+(``bzs.ace.assess_fit`` against the protocol's ``quality`` thresholds). When the filter removes
+nothing the two versions are the same fit and it runs once. When it leaves too few structures for
+the filtered fit, the full version is still fitted and a warning says what to add. Numbers come
+from ``protocols/fit.yaml``.
 """
 
 from __future__ import annotations
@@ -17,22 +20,28 @@ from collections.abc import Mapping
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 
+from ..analysis.fit_quality import DEFAULT_THRESHOLDS
 from ..calculations.functions.ace import evaluate_potential, pacemaker_dataset_file
+from ..calculations.functions.ace_quality import assess_fit
 from ..calculations.functions.training_set import filter_training_set, split_training_set
 from ..calculations.pace_tools import activeset_builder
 from ..calculations.pacemaker import PacemakerCalculation
 from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.fit_checks import FitInputError, check_fit_inputs
-from ..common.pacemaker_input import FitParameterError
+from ..common.pacemaker_input import FitParameterError, unmatched_weight_keys
+from ..common.potential_quality import describe_verdict
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
 from .protocols import ProtocolError, get_protocol
 
-__all__ = ("FitAceWorkChain", "deep_update", "fit_settings")
+__all__ = ("FitAceWorkChain", "deep_update", "fit_settings", "minimum_structures")
 
 VERSIONS = ("filtered", "full")
-#: exit statuses of PacemakerCalculation whose potential is usable (410: max_iterations reached)
-USABLE_FIT_STATUSES = (0, 410)
+#: exit statuses of PacemakerCalculation whose potential is usable (410: max_iterations reached
+#: while the loss still fell; 411: the loss had plateaued)
+USABLE_FIT_STATUSES = (0, 410, 411)
+#: relative difference between pacemaker's test RMSE and the parity's above which the chain says why
+METRIC_MISMATCH = 0.05
 
 
 def deep_update(base: Mapping, overrides: Mapping) -> dict:
@@ -59,6 +68,9 @@ def fit_settings(inputs: Mapping) -> dict:
             settings[key] = deep_update(settings.get(key, {}), inputs[key].get_dict())
     if "active_set" in inputs:
         settings["active_set"] = bool(inputs["active_set"].value)
+    settings["quality"] = {**DEFAULT_THRESHOLDS, **dict(settings.get("quality") or {})}
+    if "quality" in inputs:
+        settings["quality"].update(inputs["quality"].get_dict())
     return settings
 
 
@@ -81,6 +93,25 @@ def check_split(n_structures: int, settings: Mapping, label: str) -> str | None:
         return (f"{label}: {n_structures} structures leave {n_train} for training after the test split "
                 f"(test_fraction {fraction}); the protocol needs at least {minimum}")
     return None
+
+
+def minimum_structures(settings: Mapping) -> int:
+    """Smallest number of structures that :func:`check_split` accepts for ``settings``."""
+    for n in range(1, 100_000):
+        if check_split(n, settings, "") is None:
+            return n
+    return 100_000
+
+
+def filtered_too_small_message(kept: int, total: int, settings: Mapping) -> str:
+    """What the user should add when the filter leaves too few structures for the filtered fit."""
+    limit = settings["filter"].get("max_energy_above_min", "?")
+    need = minimum_structures(settings)
+    return (f"the filter kept {kept} of {total} structures (within {limit} eV/atom of the lowest cohesive "
+            f"energy); the filtered fit needs at least {need} (protocol min_train_structures "
+            f"{settings.get('min_train_structures', 1)}, test_fraction {settings['split'].get('test_fraction')}). "
+            f"Add {need - kept} or more low-energy structures (crystal, rattled or strained cells, relaxed "
+            f"amorphous cells), or fit only the full version (--versions full)")
 
 
 def validate_inputs(inputs, _ctx=None) -> str | None:
@@ -109,8 +140,11 @@ class FitAceWorkChain(WorkChain):
     """Fit the filtered and full ACE potentials of a labelled dataset (energies eV, forces eV/Å).
 
     Outputs per version namespace: ``potential`` (with active set), ``metrics`` (pacemaker's
-    train/test RMSE, meV/atom and meV/Å), ``metrics_history``, ``test_metrics`` (parity on the
-    test set), ``parity`` (ArrayData), ``parity_plot`` (PNG), ``training_set``, ``test_set``.
+    train/test RMSE during the fit, meV/atom and meV/Å; convergence, plateau), ``metrics_history``,
+    ``test_metrics`` (the test error: parity of the saved potential on the test set, per-atom
+    cohesive energy meV/atom and force components meV/Å, overall and ``by_config_type``),
+    ``parity`` (ArrayData), ``parity_plot`` (PNG), ``verdict`` (``bzs.ace.assess_fit``),
+    ``training_set``, ``test_set``; ``warnings`` (List) when a version had to be skipped.
     """
 
     @classmethod
@@ -138,6 +172,8 @@ class FitAceWorkChain(WorkChain):
                    help="Continue from this potential (e.g. the previous active-learning generation).")
         spec.input("options", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
                    help="metadata.options of the pacemaker jobs (e.g. max_wallclock_seconds).")
+        spec.input("quality", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="Overrides of the protocol's verdict thresholds (usable_energy meV/atom, ...).")
         spec.inputs.validator = validate_inputs
 
         for version in VERSIONS:
@@ -150,6 +186,10 @@ class FitAceWorkChain(WorkChain):
             spec.output(f"{version}.parity_plot", valid_type=orm.SinglefileData)
             spec.output(f"{version}.training_set", valid_type=TrainingSetData)
             spec.output(f"{version}.test_set", valid_type=TrainingSetData)
+            spec.output(f"{version}.verdict", valid_type=orm.Dict,
+                        help="usable / smoke_test / unusable, reasons, test RMSE overall and per config_type.")
+        spec.output("warnings", valid_type=orm.List, required=False,
+                    help="What the chain could not do as asked (e.g. a filtered version with too few structures).")
 
         spec.outline(
             cls.setup,
@@ -160,7 +200,7 @@ class FitAceWorkChain(WorkChain):
             cls.evaluate,
             cls.results,
         )
-        spec.exit_code(301, "ERROR_TOO_FEW_STRUCTURES", message="{details}")
+        spec.exit_code(301, "ERROR_TOO_FEW_STRUCTURES", message="nothing could be fitted: {details}")
         spec.exit_code(302, "ERROR_MISSING_CODE", message="{details}")
         spec.exit_code(310, "ERROR_FIT_FAILED", message="the pacemaker fit of version {version} failed: {details}")
         spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED",
@@ -169,6 +209,7 @@ class FitAceWorkChain(WorkChain):
     def setup(self):
         """Resolve the protocol and the codes."""
         self.ctx.settings = fit_settings(self.inputs)
+        self.ctx.warnings = []
         self.report(f"fitting versions {self.ctx.settings['versions']} with protocol "
                     f"{self.inputs.protocol.value if 'protocol' in self.inputs else 'default'}")
         if self.ctx.settings.get("active_set", True):
@@ -198,10 +239,20 @@ class FitAceWorkChain(WorkChain):
                 self.ctx.sets[version] = {"train": dataset, "test": self.inputs.test_set}
                 continue
             problem = check_split(len(dataset), settings, f"{version} set")
+            if problem and version == "filtered":
+                problem = filtered_too_small_message(len(dataset), len(full), settings)
             if problem:
+                if version == "filtered" and "full" in settings["versions"]:
+                    self.warn(f"filtered version skipped: {problem}; the full version is still fitted")
+                    continue
                 return self.exit_codes.ERROR_TOO_FEW_STRUCTURES.format(details=problem)
             self.ctx.sets[version] = split_training_set(dataset, orm.Dict(settings["split"]))
         return None
+
+    def warn(self, message: str) -> None:
+        """Report ``message`` and keep it for the ``warnings`` output."""
+        self.report(f"WARNING: {message}")
+        self.ctx.warnings.append(message)
 
     def run_fits(self):
         """Submit one PacemakerCalculation per distinct version."""
@@ -211,7 +262,7 @@ class FitAceWorkChain(WorkChain):
             builder.code = self.inputs.code
             builder.training_set = sets["train"]
             builder.test_set = sets["test"]
-            builder.parameters = orm.Dict(self.ctx.settings["parameters"])
+            builder.parameters = orm.Dict(self._version_parameters(version, sets["train"]))
             if "initial_potential" in self.inputs:
                 builder.initial_potential = self.inputs.initial_potential
             if "options" in self.inputs:
@@ -222,8 +273,19 @@ class FitAceWorkChain(WorkChain):
                         f"{len(sets['train'])} train / {len(sets['test'])} test structures")
         return ToContext(**futures)
 
+    def _version_parameters(self, version: str, training_set) -> dict:
+        """The fitting parameters for one version: family weights limited to the families its
+        training split holds (the filter or the split may have removed a whole family)."""
+        parameters = copy.deepcopy(self.ctx.settings["parameters"])
+        weights = parameters.get("config_type_weights") or {}
+        absent = unmatched_weight_keys(weights, training_set.config_types)
+        if absent:
+            self.report(f"{version}: no training structure of {absent}; their weights do not apply")
+            parameters["config_type_weights"] = {k: v for k, v in weights.items() if k not in absent}
+        return parameters
+
     def inspect_fits(self):
-        """Accept finished fits (also those that hit max_iterations, flagged in metrics)."""
+        """Accept finished fits (also those stopped at max_iterations or on a plateau, flagged in metrics)."""
         self.ctx.potentials = {}
         for version in self.ctx.sets:
             calc = self.ctx[f"fit_{version}"]
@@ -261,18 +323,42 @@ class FitAceWorkChain(WorkChain):
         return None
 
     def evaluate(self):
-        """Parity on the test set: ArrayData, RMSE Dict and PNG per version."""
+        """Parity on the test set (ArrayData, RMSE Dict, PNG) and the verdict, per version."""
         self.ctx.evaluation = {}
+        self.ctx.verdicts = {}
+        thresholds = orm.Dict(self.ctx.settings["quality"])
         for version, sets in self.ctx.sets.items():
-            result = evaluate_potential(self.ctx.potentials[version], sets["test"])
+            potential = self.ctx.potentials[version]
+            result = evaluate_potential(potential, sets["test"])
             metrics = result["metrics"].get_dict()
             self.report(f"{version}: test RMSE {metrics.get('rmse_energy', float('nan')):.2f} meV/atom, "
-                        f"{metrics.get('rmse_forces', float('nan')):.1f} meV/Å")
+                        f"{metrics.get('rmse_forces', float('nan')):.1f} meV/Å on {metrics.get('n_structures')} "
+                        f"structures ({metrics.get('definition')})")
+            self._explain_metric_mismatch(version, metrics)
             self.ctx.evaluation[version] = result
+            verdict = assess_fit(potential, result["metrics"], thresholds)["verdict"]
+            self.ctx.verdicts[version] = verdict
+            self.report(f"{version}: {describe_verdict(verdict.get_dict())}")
+
+    def _explain_metric_mismatch(self, version: str, parity: Mapping) -> None:
+        """Say why pacemaker's own test RMSE differs from the parity's, when it does."""
+        pacemaker = self.ctx[f"fit_{version}"].outputs.metrics.get_dict()
+        theirs, ours = pacemaker.get("test_rmse_energy"), parity.get("rmse_energy")
+        if theirs is None or ours is None or abs(theirs - ours) <= METRIC_MISMATCH * max(abs(ours), 1e-12):
+            return
+        self.report(
+            f"{version}: pacemaker's test RMSE during the fit was {theirs:.1f} meV/atom, the saved potential's "
+            f"is {ours:.1f} meV/atom. The saved one counts: pacemaker evaluates its test set every display_step "
+            f"iterations and before 'repulsion: auto' attaches its ZBL core below the shortest training distances, "
+            f"which changes test structures with shorter contacts")
 
     def results(self):
+        if self.ctx.warnings:
+            self.out("warnings", orm.List(list(self.ctx.warnings)).store())
         for version in self.ctx.settings["versions"]:
             source = self.ctx.alias.get(version, version)
+            if source not in self.ctx.sets:
+                continue  # skipped (see warnings)
             calc = self.ctx[f"fit_{source}"]
             evaluation = self.ctx.evaluation[source]
             outputs = {
@@ -283,6 +369,7 @@ class FitAceWorkChain(WorkChain):
                 "parity_plot": evaluation["parity_plot"],
                 "training_set": self.ctx.sets[source]["train"],
                 "test_set": self.ctx.sets[source]["test"],
+                "verdict": self.ctx.verdicts[source],
             }
             if "metrics_history" in calc.outputs:
                 outputs["metrics_history"] = calc.outputs.metrics_history

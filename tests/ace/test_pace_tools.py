@@ -81,4 +81,8 @@ def test_cli_fit_refuses_bad_input_before_fitting(ace_training_set, bzs_code):
     tiny = ace_training_set.subset([0, 1]).store()
     result = CliRunner().invoke(cmd_root, ["fit", str(tiny.pk), "--protocol", "fast", "--code", str(code.pk)])
     assert result.exit_code != 0
-    assert "leave no test structure" in str(result.exception) + result.output
+    assert "leave no test structure" in result.output
+    # one line, in the CLI's error style, not a traceback
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "leave no test structure" in errors[0] and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)

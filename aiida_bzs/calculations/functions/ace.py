@@ -14,7 +14,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ...analysis.ace_parity import parity_figure, parity_metrics, predict_parity
+from ...analysis.ace_parity import DEFINITION, parity_figure, parity_metrics, parity_metrics_by_group, predict_parity
 from ...analysis.extrapolation import RELIABLE_GAMMA, per_atom_gamma
 from ...data.ace_potential import AcePotentialData, AcePotentialError
 from ...data.training_set import TrainingSetData
@@ -35,18 +35,23 @@ def evaluate_potential(potential: AcePotentialData, dataset: TrainingSetData) ->
     """Parity of ``potential`` on ``dataset`` (usually the held-out test set).
 
     Returns ``parity`` (ArrayData: energy_ref/energy_pred in eV/atom, cohesive; forces_ref/
-    forces_pred in eV/Å per component), ``metrics`` (Dict: RMSE/MAE energy meV/atom, forces
-    meV/Å) and ``parity_plot`` (PNG SinglefileData).
+    forces_pred in eV/Å per component; attribute ``config_types``, one per structure),
+    ``metrics`` (Dict: RMSE/MAE energy meV/atom, forces meV/Å, overall and ``by_config_type``,
+    with their ``definition``) and ``parity_plot`` (PNG SinglefileData, coloured by config_type).
     """
     calc = potential.get_calculator(active_set=False)
     parity = predict_parity(dataset.to_atoms(), calc, dataset.reference_energies)
+    config_types = [str(c) for c in dataset.get_arrays()["config_type"]]
     node = orm.ArrayData()
     for key, value in parity.items():
         node.set_array(key, value)
     node.base.attributes.set("units", {"energy": "eV/atom (cohesive)", "forces": "eV/Å"})
+    node.base.attributes.set("config_types", config_types)
     metrics = parity_metrics(parity)
+    metrics["by_config_type"] = parity_metrics_by_group(parity, config_types)
     metrics["units"] = {"energy": "meV/atom", "forces": "meV/Å"}
-    fig = parity_figure(parity, title=f"ACE vs DFT on {len(dataset)} structures")
+    metrics["definition"] = DEFINITION
+    fig = parity_figure(parity, title=f"ACE vs DFT on {len(dataset)} held-out structures", groups=config_types)
     return {"parity": node, "metrics": orm.Dict(metrics), "parity_plot": figure_to_singlefile(fig, "parity.png")}
 
 
