@@ -12,12 +12,14 @@ from aiida.cmdline.params import options, types
 
 
 class BzsCommandGroup(VerdiCommandGroup):
-    """``verdi``-style group whose sub-commands report refusals in one line, not a traceback."""
+    """``verdi``-style group whose sub-commands report refusals in one line, not a traceback (a
+    failed process's traceback is shortened to its last line on the console, see
+    :func:`~aiida_bzs.cli.utils.short_process_tracebacks`)."""
 
     def invoke(self, ctx):
-        from .utils import refusals_as_click_errors
+        from .utils import refusals_as_click_errors, short_process_tracebacks
 
-        with refusals_as_click_errors():
+        with refusals_as_click_errors(), short_process_tracebacks():
             return super().invoke(ctx)
 
 

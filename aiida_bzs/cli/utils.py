@@ -10,6 +10,7 @@ its traceback.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import shutil
@@ -101,6 +102,65 @@ def refusals_as_click_errors():
         if message is None:
             raise
         raise click.ClickException(message) from exc
+
+
+class _ShortTracebacks(logging.Filter):
+    """Console only: a process's ``on_except`` report (a whole traceback) becomes its last line and
+    where to read the rest; the log file and the node's log keep it whole."""
+
+    pattern = re.compile(r"^(\[(\d+)\|[^\]]*\]: )Traceback \(most recent call last\):")
+
+    def __init__(self, handler: logging.Handler):
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - leave records we cannot read alone
+            return True
+        match = self.pattern.match(message)
+        if not match:
+            return True
+        last = [line for line in message.splitlines() if line.strip()][-1].strip()
+        short = f"{match.group(1)}{last} (traceback: `verdi process report {match.group(2)}`)"
+        self.handler.emit(logging.makeLogRecord({**record.__dict__, "msg": short, "args": ()}))
+        return False
+
+
+def _console_handlers() -> list[logging.Handler]:
+    """aiida's console handlers now (the CLI handler, stream handlers; not files or the database)."""
+    from aiida.cmdline.utils.log import CliHandler
+
+    return [h for h in logging.getLogger("aiida").handlers
+            if isinstance(h, CliHandler) or (isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler))]
+
+
+@contextmanager
+def short_process_tracebacks():
+    """While a command runs, print a failed process's traceback as one line on the console.
+
+    aiida reconfigures its handlers while the command loads its profile, so the console filter is
+    attached when a record is created (a record factory), to the handlers of that moment.
+    """
+    previous = logging.getLogRecordFactory()
+    attached: list[tuple[logging.Handler, _ShortTracebacks]] = []
+
+    def factory(*args, **kwargs):
+        for handler in _console_handlers():
+            if not any(isinstance(f, _ShortTracebacks) for f in handler.filters):
+                flt = _ShortTracebacks(handler)
+                handler.addFilter(flt)
+                attached.append((handler, flt))
+        return previous(*args, **kwargs)
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+        for handler, flt in attached:
+            handler.removeFilter(flt)
 
 
 def format_pks(pks) -> str:
