@@ -190,3 +190,24 @@ def check_bazrs3_like(atoms: Atoms) -> None:
         raise StructureInputError(
             f"composition Ba{n_ba}Zr{n_zr}S{n_s} is not BaZrS3-like (need Ba:Zr:S = 1:1:3)"
         )
+
+
+def wyckoff_positions(atoms: Atoms) -> dict[str, tuple[float, float, float]]:
+    """Fractional positions of the four Pnma sites (Ba 4c, Zr 4b, S1 4c, S2 8d) in ``atoms``.
+
+    For each site of :data:`PNMA_SITES`, the atom of that element nearest (periodically) to the
+    starting representative; a relaxation moves sites by far less than their separation, so this
+    reads the relaxed asymmetric unit off a 20-atom cell built by :func:`pnma_crystal`.
+    """
+    scaled = atoms.get_scaled_positions(wrap=True)
+    symbols = np.array(atoms.get_chemical_symbols())
+    names = ("Ba", "Zr", "S1", "S2")
+    out = {}
+    for name, (element, start) in zip(names, PNMA_SITES):
+        candidates = np.flatnonzero(symbols == element)
+        delta = scaled[candidates] - np.asarray(start)
+        delta -= np.round(delta)
+        best = candidates[np.argmin(np.linalg.norm(delta @ atoms.cell[:], axis=1))]
+        position = np.asarray(start) + (scaled[best] - np.asarray(start) - np.round(scaled[best] - np.asarray(start)))
+        out[name] = tuple(float(round(x, 5)) for x in position)
+    return out

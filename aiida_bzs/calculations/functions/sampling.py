@@ -1,0 +1,82 @@
+"""Calcfunctions of MD-based training families: frames → candidates, γ of candidates, merging.
+
+Thin wrappers of :mod:`aiida_bzs.analysis.md_sampling`; every candidate keeps its family as
+``config_type`` and its trajectory in the graph. Cost: a few seconds for the test-to-study sizes
+of training cells (≤ a few hundred atoms × ≤ 100 frames); γ of large structures or long
+trajectories belongs in a job (see docs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from ...analysis.extrapolation import per_atom_gamma
+from ...analysis.md_sampling import frame_indices, frames_to_candidates
+from ...data.ace_potential import AcePotentialData, AcePotentialError
+from ...data.training_set import TrainingSetData
+
+__all__ = ("candidate_gammas", "combine_candidates", "sampling_summary", "trajectory_candidates")
+
+
+@calcfunction
+def trajectory_candidates(trajectory: orm.TrajectoryData, parameters: orm.Dict) -> dict:
+    """Frames of an MD run as unlabelled candidates: ``config_type`` (the family), ``skip_frames``,
+    ``max_frames``, ``min_distance`` (Å; closer frames are dropped). Returns ``candidates`` when
+    any frame qualifies, and ``summary`` (frames dumped, kept, dropped for close contacts)."""
+    p = parameters.get_dict()
+    positions, cells = trajectory.get_positions(), trajectory.get_cells()
+    indices = frame_indices(len(positions), int(p.get("skip_frames", 0)), p.get("max_frames"))
+    images, kept = frames_to_candidates(trajectory.symbols, positions, cells, indices, p["config_type"],
+                                        float(p.get("min_distance", 1.0)))
+    steps = np.asarray(trajectory.get_stepids())
+    summary = {"config_type": p["config_type"], "n_frames": int(len(positions)), "n_considered": int(len(indices)),
+               "n_kept": len(images), "n_close_contacts": int(len(indices) - len(images)),
+               "kept_steps": [int(steps[k]) for k in kept]}
+    out = {"summary": orm.Dict(summary)}
+    if images:
+        out["candidates"] = TrainingSetData.from_atoms(images)
+    return out
+
+
+@calcfunction
+def candidate_gammas(potential: AcePotentialData, candidates: TrainingSetData) -> orm.ArrayData:
+    """Largest per-atom extrapolation grade γ (dimensionless) of each candidate, as ``max_gamma``."""
+    if not potential.has_active_set:
+        raise AcePotentialError(f"potential pk {potential.pk} has no active set: γ cannot be computed")
+    calc = potential.get_calculator(active_set=True)
+    images = candidates.to_atoms()
+    for atoms in images:
+        atoms.calc = None
+    node = orm.ArrayData()
+    node.set_array("max_gamma", np.array([per_atom_gamma(atoms, calc).max() for atoms in images], dtype=float))
+    return node
+
+
+@calcfunction
+def combine_candidates(**nodes) -> dict:
+    """Concatenate ``candidates_<key>`` (TrainingSetData) with their ``gamma_<key>`` (ArrayData
+    ``max_gamma``), in key order, into ``candidates`` and ``max_gamma``."""
+    keys = sorted(k[len("candidates_"):] for k in nodes if k.startswith("candidates_"))
+    if not keys:
+        raise ValueError("no candidates to combine")
+    from ...analysis import dataset as ds
+
+    arrays = ds.concatenate([nodes[f"candidates_{k}"].get_arrays() for k in keys])
+    gamma = np.concatenate([nodes[f"gamma_{k}"].get_array("max_gamma") for k in keys])
+    out = orm.ArrayData()
+    out.set_array("max_gamma", gamma)
+    return {"candidates": TrainingSetData.from_arrays(arrays), "max_gamma": out}
+
+
+@calcfunction
+def sampling_summary(runs: orm.List) -> orm.Dict:
+    """Table of an MD sampling: per run its family, process pk, exit status and frames kept,
+    plus the number of candidates per family."""
+    rows = runs.get_list()
+    per_family: dict[str, int] = {}
+    for row in rows:
+        if row.get("family"):
+            per_family[row["family"]] = per_family.get(row["family"], 0) + int(row.get("n_kept", 0))
+    return orm.Dict({"runs": rows, "candidates_per_family": per_family})
