@@ -186,20 +186,20 @@ class ScatteringWorkChain(WorkChain):
             calc = self.ctx[f"calc_{label}"]
             for key in ("iq", "sq", "gr"):
                 self.out(f"{key}.{label}", calc.outputs[key])
-            self._warn_short_cutoff(label, calc)
+            warning = self._short_cutoff_warning(label, calc)
+            if warning:
+                self.report(f"warning: {label}: {warning}")
         return None
 
-    def _warn_short_cutoff(self, label: str, calc) -> None:
-        """Report when a periodic-mode pattern's cutoff is too short to mean much (see
+    def _short_cutoff_warning(self, label: str, calc) -> str | None:
+        """Why a periodic-mode pattern's cutoff is too short to mean much, or None (see
         :func:`~aiida_bzs.analysis.scattering_periodic.short_cutoff_warning`)."""
         from ..analysis.scattering_periodic import short_cutoff_warning
 
         meta = calc.outputs.output_parameters
         if meta.get("mode") != "periodic" or meta.get("rcut") is None:
-            return
-        warning = short_cutoff_warning(float(meta["rcut"]), self.inputs.structures[label].cell)
-        if warning:
-            self.report(f"warning: {label}: {warning}")
+            return None
+        return short_cutoff_warning(float(meta["rcut"]), self.inputs.structures[label].cell)
 
     def make_xrd_patterns(self):
         """I(Q) → I(2θ) in the XRD window, then the Scherrer size of every pattern."""
