@@ -115,9 +115,8 @@ class PacemakerCalculation(CalcJob):
         write_training_pickle(self.inputs.training_set, params, folder.get_abs_path(self.TRAIN_FILE))
         test_file = None
         if "test_set" in self.inputs:
-            self.inputs.test_set.write_pacemaker_pickle(
-                folder.get_abs_path(self.TEST_FILE), self.inputs.training_set.reference_energies
-            )
+            write_training_pickle(self.inputs.test_set, params, folder.get_abs_path(self.TEST_FILE),
+                                  self.inputs.training_set.reference_energies, test=True)
             test_file = self.TEST_FILE
         initial = None
         if "initial_potential" in self.inputs:
@@ -141,19 +140,23 @@ class PacemakerCalculation(CalcJob):
         return calcinfo
 
 
-def write_training_pickle(training_set, parameters: dict, path) -> None:
-    """pacemaker's training DataFrame; with ``config_type_weights``, a ``w_factor`` column too.
+def write_training_pickle(training_set, parameters: dict, path, reference_energies=None, test: bool = False) -> None:
+    """pacemaker's DataFrame of ``training_set``; with ``config_type_weights``, a ``w_factor`` column.
 
     pacemaker multiplies the energy and force weights of its weighting policy by ``w_factor``
     (python-ace ``preparedata.apply_weights``), so the family factors act on top of the uniform
-    or energy-based weights. Factors are normalised to mean 1 (see ``config_type_factors``).
+    or energy-based weights; it then renormalises each set. Training factors are normalised to
+    mean 1 (see ``config_type_factors``). pacemaker applies the weights to train and test rows
+    together, so the test set (``test=True``) needs the column as well: 1 for every structure (its
+    loss is only reported; the RMSEs are unweighted).
     """
     from ..analysis.dataset import write_pacemaker_pickle
 
-    frame = training_set.to_pacemaker_dataframe()
+    frame = training_set.to_pacemaker_dataframe(reference_energies)
     weights = (parameters or {}).get("config_type_weights") or {}
     if weights:
-        frame[WEIGHT_FACTOR_COLUMN] = config_type_factors(list(frame["config_type"]), weights)
+        frame[WEIGHT_FACTOR_COLUMN] = (1.0 if test else
+                                       config_type_factors(list(frame["config_type"]), weights))
     write_pacemaker_pickle(frame, path)
 
 

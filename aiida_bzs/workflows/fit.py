@@ -31,7 +31,7 @@ from ..common.fit_checks import FitInputError, check_fit_inputs
 from ..common.pacemaker_input import FitParameterError, unmatched_weight_keys
 from ..common.potential_quality import describe_verdict
 from ..data.ace_potential import AcePotentialData
-from ..data.training_set import TrainingSetData
+from ..data.training_set import DatasetError, TrainingSetData
 from .protocols import ProtocolError, get_protocol
 
 __all__ = ("FitAceWorkChain", "deep_update", "fit_settings", "minimum_structures")
@@ -121,6 +121,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         settings = fit_settings(inputs)
     except ProtocolError as exc:
         return str(exc)
+    unknown_quality = sorted(set(settings["quality"]) - set(DEFAULT_THRESHOLDS))
+    if unknown_quality:
+        return f"unknown quality thresholds {unknown_quality}; allowed: {sorted(DEFAULT_THRESHOLDS)}"
     unknown = sorted(set(settings["versions"]) - set(VERSIONS))
     if unknown or not settings["versions"]:
         return f"versions must be a non-empty subset of {list(VERSIONS)}, got {settings['versions']}"
@@ -229,7 +232,14 @@ class FitAceWorkChain(WorkChain):
         for version in settings["versions"]:
             dataset = full
             if version == "filtered":
-                dataset = filter_training_set(full, orm.Dict(settings["filter"]))
+                try:
+                    dataset = filter_training_set(full, orm.Dict(settings["filter"]))
+                except DatasetError as exc:  # the filter removed every structure
+                    problem = f"{exc}. {filtered_too_small_message(0, len(full), settings)}"
+                    if "full" not in settings["versions"]:
+                        return self.exit_codes.ERROR_TOO_FEW_STRUCTURES.format(details=problem)
+                    self.warn(f"filtered version skipped: {problem}; the full version is still fitted")
+                    continue
                 self.report(f"filter {settings['filter']} kept {len(dataset)} of {len(full)} structures")
                 if "full" in settings["versions"] and len(dataset) == len(full):
                     self.report("the filter removed nothing: 'filtered' and 'full' are the same fit")

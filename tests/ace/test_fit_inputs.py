@@ -261,6 +261,11 @@ def test_training_pickle_carries_family_weights(ace_training_set, tmp_path):
     assert strained.sum() == 2
     assert frame["w_factor"].mean() == pytest.approx(1.0)
     assert frame.loc[strained, "w_factor"].iloc[0] == pytest.approx(3.0 * frame.loc[~strained, "w_factor"].iloc[0])
+    # pacemaker weights train and test rows together: the test set needs the column too (all 1)
+    write_training_pickle(ace_training_set, {"config_type_weights": {"strained": 3.0}}, tmp_path / "t.pckl.gzip",
+                          test=True)
+    with gzip.open(tmp_path / "t.pckl.gzip", "rb") as fh:
+        assert (pickle.load(fh)["w_factor"] == 1.0).all()
     write_training_pickle(ace_training_set, {}, tmp_path / "u.pckl.gzip")
     with gzip.open(tmp_path / "u.pckl.gzip", "rb") as fh:
         assert "w_factor" not in pickle.load(fh).columns
