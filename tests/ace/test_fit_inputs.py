@@ -269,3 +269,25 @@ def test_training_pickle_carries_family_weights(ace_training_set, tmp_path):
     write_training_pickle(ace_training_set, {}, tmp_path / "u.pckl.gzip")
     with gzip.open(tmp_path / "u.pckl.gzip", "rb") as fh:
         assert "w_factor" not in pickle.load(fh).columns
+
+
+def test_filtered_only_and_too_small_stops_before_any_fit(ace_training_set, bzs_code):
+    """With only the filtered version asked and too few structures left, nothing can be fitted:
+    exit 301 naming what to add, and no pacemaker job was started."""
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.calculations.pacemaker import PacemakerCalculation
+    from aiida_bzs.workflows.fit import FitAceWorkChain
+
+    builder = FitAceWorkChain.get_builder()
+    builder.code = bzs_code("pacemaker")
+    builder.activeset_code = bzs_code("pace_activeset")
+    builder.training_set = ace_training_set
+    builder.protocol = "fast"
+    builder.versions = ["filtered"]
+    builder.filter = {"max_energy_above_min": 0.5}
+    _, node = run_get_node(builder)
+    assert node.exit_status == 301
+    assert "nothing could be fitted: the filter kept 2 of 15 structures" in node.exit_message
+    assert "Add 3 or more low-energy structures" in node.exit_message
+    assert not [n for n in node.called_descendants if n.process_class is PacemakerCalculation]
