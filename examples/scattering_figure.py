@@ -1,13 +1,15 @@
-"""Make docs/img/scattering_overlay.png: a figure-4-style overlay of simulated XRD and PDF, without AiiDA.
+"""Make scattering_overlay.png: a figure-4-style overlay of simulated XRD and PDF, without AiiDA.
 
 Models: the study's single crystal (8×8×8 Pnma block, 10,240 atoms, scattered as a finite
 particle as debyecalculator does), spheres of 2 and 5 nm cut from the crystal, and a hard-sphere
 random BaZrS3 box at the crystal density as a stand-in for the melt–quenched amorphous model.
 "Measured": tests/fixtures/scattering/synthetic_*.{xy,gr} (a computed 3 nm sphere with noise; the
 experimental nanoparticle data of Zilevu et al. are not available offline). The same numbers,
-fits and plot as ``aiida-bzs scatter``. Run: ``python examples/scattering_figure.py``.
+fits and plot as ``aiida-bzs scatter``.
+Run: ``python examples/scattering_figure.py [--out DIR]`` (default ``./examples_out``).
 """
 
+import argparse
 from pathlib import Path
 
 from aiida_bzs.analysis.density import mass_density
@@ -23,6 +25,10 @@ from aiida_bzs.structures.nanoparticle import cut_sphere
 from aiida_bzs.structures.random_start import hard_sphere_box
 
 ROOT = Path(__file__).resolve().parent.parent
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--out", type=Path, default=Path("examples_out"), help="folder for the figure (created)")
+args = parser.parse_args()
+args.out.mkdir(parents=True, exist_ok=True)
 crystal = pnma_crystal()
 models = {
     "crystal (10,240 atoms)": make_supercell(crystal, (8, 8, 8)),
@@ -45,5 +51,5 @@ for label, atoms in models.items():
     fit = fit_scale(pdf_obs.x, pdf_obs.y, out["r"], out["gr"], x_min=1.5, x_max=20.0, weighting="uniform")
     pdf_panel.models.append(Curve(label, out["r"], fit.scale * out["gr"], fit.rwp))
     print(f"{label}: {len(atoms)} atoms, {out['meta']['compute_time_s']:.1f} s")
-path = overlay_figure(ROOT / "docs/img/scattering_overlay.png", [xrd_panel, pdf_panel], dpi=110)
+path = overlay_figure(args.out / "scattering_overlay.png", [xrd_panel, pdf_panel], dpi=110)
 print(f"wrote {path} ({path.stat().st_size / 1024:.0f} kB)")
