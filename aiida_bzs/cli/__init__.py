@@ -44,3 +44,4 @@ from . import generate  # noqa: E402,F401
 from . import label  # noqa: E402,F401
 from . import dataset  # noqa: E402,F401
 from . import md  # noqa: E402,F401
+from . import reference  # noqa: E402,F401
