@@ -17,8 +17,12 @@ instead of burning the rest of its wall time. Thresholds (``protocols/*.yaml``, 
   in issue #12), above 1.5× it is collapsing.
 - ``conserved_drift``: |E_cons(t) − E_cons(0)| / N > ``max_conserved_drift`` eV/atom, E_cons the
   thermo keyword ``econserve`` (total energy plus the energy exchanged with the thermostat and
-  barostat; NVE: the total energy). A working integrator keeps it within 1e-3 eV/atom over a
-  stage; a drift of 0.05 eV/atom means the timestep or the forces are broken.
+  barostat; NVE: the total energy). It is a constant of motion only while the thermostat's
+  target is constant, so stages that ramp the temperature are not checked (measured: a 2 fs
+  ramp 300 → 2500 K moves it by 0.09 eV/atom with a sound integrator). At a constant 2500 K
+  the tiny test potential drifts by 1.7e-3 eV/atom/ps at 2 fs (less at 1 fs: about dt²);
+  0.1 eV/atom (the kinetic energy of ~770 K) means the timestep or the forces are broken
+  (40 fs NVE: 0.63 eV/atom within 0.8 ps).
 - ``potential_energy``: |E_pot(t) − E_pot(0)| / N > ``max_potential_energy_change`` + 3 k_B
   |T_target(t) − T_target(0)| eV/atom. Heating 300 → 2500 K raises E_pot by about 3/2 k_B ΔT
   (0.28 eV/atom) plus the heat of melting; the allowance 3 k_B ΔT (0.57 eV/atom) covers both, and
@@ -45,7 +49,7 @@ DEFAULT_SANITY = {
     "temperature_factor": 2.0,             # × target temperature
     "temperature_margin": 2000.0,          # K above the target
     "density_window": [0.5, 1.5],          # × reference density
-    "max_conserved_drift": 0.05,           # eV/atom
+    "max_conserved_drift": 0.1,            # eV/atom, stages at a constant target temperature
     "max_potential_energy_change": 1.5,    # eV/atom beyond 3 k_B |ΔT_target|
     "check_every": 10,                     # steps between LAMMPS's own checks (fix halt)
     "halt": True,                          # stop LAMMPS at a temperature or density violation
@@ -166,7 +170,8 @@ def check_thermo(
         conserved = thermo.get("conserved_energy")
         if conserved is None and stage["ensemble"] == "nve":
             conserved = thermo.get("total_energy")
-        if conserved is not None and settings["max_conserved_drift"] is not None:
+        constant = stage["temperature"][0] == stage["temperature"][1]
+        if conserved is not None and constant and settings["max_conserved_drift"] is not None:
             drift = np.abs(np.asarray(conserved, dtype=float) - conserved[0]) / n_atoms
             limit = np.full_like(drift, settings["max_conserved_drift"])
             first("conserved_drift", ~(drift <= limit), drift, limit,

@@ -5,29 +5,71 @@ Handlers (BaseRestartWorkChain):
 - lost atoms: rerun once with a larger skin and bigger lists; lost again → the study's failure;
 - wall time (LAMMPS stopped cleanly) or an interrupted run: continue from the restart file of
   the stopped run (``final.restart``, else the latest periodic one) and join the segments;
-- minimisation not converged: continue from the last structure;
+- minimisation out of iterations: continue from the last structure while it still lowers the
+  energy (``MIN_PROGRESS``); with ``accept_unconverged_minimisation``, or when a continuation no
+  longer helps, its structure is the result (the stop criterion is in ``results.minimisation``);
+- minimisation stalled ("linesearch alpha is zero" and the like): its structure is the result,
+  a rerun would stall the same way;
 - atoms closer than 1 Å, or lost for good: stop at once with ``ERROR_SIMULATION_FAILED``,
-  keeping every output of the failed run.
+  keeping every output of the failed run;
+- temperature runaway, density out of its window, energy drift (``analysis.md_sanity``): stop at
+  once with the matching exit code (411–413), keeping every output of the failed run.
+
+A potential whose fit verdict is "unusable" is refused before anything runs unless
+``allow_unusable_potential`` is set (``common.potential_quality``).
 """
 
 from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+from aiida.engine import BaseRestartWorkChain, ExitCode, ProcessHandlerReport, process_handler, while_
 from aiida.plugins import CalculationFactory
 
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.functions.md import merge_segments
+from aiida_bzs.common.potential_quality import check_potential_usable
 
 LammpsCalculation = CalculationFactory("bzs.lammps")
 
 #: Inputs of a stage run that the composing work chains (melt–quench, relax) set themselves.
 STAGE_INPUTS = ("lammps.structure", "lammps.potential", "lammps.parameters", "lammps.velocities",
-                "lammps.parent_folder")
+                "lammps.parent_folder", "lammps.sanity", "allow_unusable_potential")
 #: How much the per-atom neighbour list grows on each overflow, and the skin (Å) added after lost atoms.
 NEIGHBOUR_GROWTH = 2
 LOST_ATOMS_EXTRA_SKIN = 1.0
+#: A minimisation continued after running out of iterations must lower the energy by at least
+#: this much (eV/atom); otherwise another continuation is futile and its structure is the result.
+MIN_PROGRESS = 1.0e-5
+#: CalcJob sanity exit code → exit code of the work chains (same names, 411–413).
+SANITY_EXIT_CODES = ("ERROR_TEMPERATURE_RUNAWAY", "ERROR_DENSITY_OUT_OF_WINDOW", "ERROR_ENERGY_DRIFT")
+
+
+def potential_gate(potential, allow) -> tuple[str | None, str | None]:
+    """``(error, warning)`` of :func:`check_potential_usable` for input validators and reports."""
+    if potential is None:
+        return None, None
+    return check_potential_usable(potential, bool(allow.value) if allow is not None else False)
+
+
+def define_sanity_exit_codes(spec) -> None:
+    """411–413: the run became unphysical (``analysis.md_sanity``); shared by the MD work chains."""
+    spec.exit_code(411, "ERROR_TEMPERATURE_RUNAWAY",
+                   message="Temperature runaway: {detail}. Outputs up to the failure are kept; the potential "
+                           "is not fit for this temperature (check its verdict, fit with more high-T data).")
+    spec.exit_code(412, "ERROR_DENSITY_OUT_OF_WINDOW",
+                   message="Density out of its window: {detail}. Outputs up to the failure are kept; a gas or a "
+                           "collapse means the potential is not fit for this state.")
+    spec.exit_code(413, "ERROR_ENERGY_DRIFT",
+                   message="Energy drift: {detail}. Outputs up to the failure are kept; lower the timestep, or "
+                           "fit a potential that is smooth where the run went.")
+
+
+def validate_inputs(inputs, _ctx=None):
+    """Refuse an unusable potential (fit verdict) before any job starts."""
+    lammps = inputs.get("lammps", {})
+    error, _ = potential_gate(lammps.get("potential"), inputs.get("allow_unusable_potential"))
+    return error
 
 
 class LammpsBaseWorkChain(BaseRestartWorkChain):
@@ -39,6 +81,12 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.expose_inputs(LammpsCalculation, namespace="lammps")
+        spec.input("allow_unusable_potential", valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help="Run even if the potential's fit verdict is 'unusable' (at your own risk).")
+        spec.input("accept_unconverged_minimisation", valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help="A minimisation out of iterations is the result (no continuation); its stop "
+                        "criterion is in results.minimisation.")
+        spec.inputs.validator = validate_inputs
         spec.expose_outputs(LammpsCalculation)
         spec.outline(
             cls.setup,
@@ -48,6 +96,7 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         spec.exit_code(410, "ERROR_SIMULATION_FAILED",
                        message="The simulation failed as the study defines it: {reason}. All outputs up to "
                                "the failure are attached.")
+        define_sanity_exit_codes(spec)
 
     def setup(self):
         """Copy the calculation inputs into the context, where handlers change them."""
@@ -56,6 +105,9 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         self.ctx.settings = self.ctx.inputs.settings.get_dict() if "settings" in self.ctx.inputs else {}
         self.ctx.segments = []  # calculations whose outputs continue each other (walltime restarts)
         self.ctx.lost_atoms_retried = False
+        _, warning = potential_gate(self.ctx.inputs.potential, self.inputs.allow_unusable_potential)
+        if warning:
+            self.report(f"WARNING: {warning}")
 
     def run_process(self):
         """Run with the settings the handlers left (a new Dict only when they changed)."""
@@ -73,6 +125,10 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
     def results(self):
         """Attach the last run's outputs; a stage run in several segments gets its joined thermo and trajectory."""
         node = self.ctx.children[self.ctx.iteration - 1]
+        self._attach(node)
+
+    def _attach(self, node):
+        """Outputs of ``node`` (joined with earlier segments of the same stage)."""
         outputs = self.exposed_outputs(node, LammpsCalculation)
         segments = [n for n in self.ctx.segments if "thermo" in n.outputs or "trajectory" in n.outputs]
         if len(segments) > 1:
@@ -92,11 +148,19 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         self.ctx.inputs.pop("parent_folder", None)
         self.ctx.segments = []
 
-    def _fail(self, node, reason: str) -> ProcessHandlerReport:
-        """Attach the failed run's outputs and stop with the study's failure exit code."""
+    def _fail(self, node, reason: str, exit_code: str = "ERROR_SIMULATION_FAILED") -> ProcessHandlerReport:
+        """Attach the failed run's outputs and stop with the study's failure exit code (or ``exit_code``)."""
         self.ctx.is_finished = True
-        self.results()
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_SIMULATION_FAILED.format(reason=reason))
+        self._attach(node)
+        code = self.exit_codes[exit_code]
+        formatted = code.format(reason=reason) if exit_code == "ERROR_SIMULATION_FAILED" else code.format(detail=reason)
+        return ProcessHandlerReport(True, formatted)
+
+    def _accept(self, node, why: str) -> ProcessHandlerReport:
+        """The run's result is the stage's result although its exit status is not 0."""
+        self.ctx.is_finished = True
+        self.report(f"{node.process_label}<{node.pk}>: {why}; its structure is the result")
+        return ProcessHandlerReport(True, ExitCode(0))
 
     # -- handlers (higher priority first) -----------------------------------------------------------
     @process_handler(priority=600, exit_codes=[LammpsCalculation.exit_codes.ERROR_ATOMS_TOO_CLOSE])
@@ -104,6 +168,13 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         """Atoms closer than the failure distance: the potential broke; nothing to retry."""
         self.report(f"{node.process_label}<{node.pk}>: {node.exit_message}")
         return self._fail(node, "atoms closer than the failure distance")
+
+    @process_handler(priority=595, exit_codes=[LammpsCalculation.exit_codes[name] for name in SANITY_EXIT_CODES])
+    def handle_unphysical(self, node):
+        """Temperature runaway, density out of its window or energy drift: nothing to retry."""
+        self.report(f"{node.process_label}<{node.pk}>: {node.exit_message}")
+        name = next(n for n in SANITY_EXIT_CODES if LammpsCalculation.exit_codes[n].status == node.exit_status)
+        return self._fail(node, node.exit_message, name)
 
     @process_handler(priority=590, exit_codes=[LammpsCalculation.exit_codes.ERROR_LOST_ATOMS])
     def handle_lost_atoms(self, node):
@@ -151,8 +222,23 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
 
     @process_handler(priority=300, exit_codes=[LammpsCalculation.exit_codes.ERROR_MINIMISATION_NOT_CONVERGED])
     def handle_minimisation_not_converged(self, node):
-        """Minimiser stopped on iterations/evaluations: continue from its last structure."""
+        """Minimiser out of iterations/evaluations: continue from its last structure while that helps."""
+        minimisation = node.outputs.results.get("minimisation", {}) if "results" in node.outputs else {}
+        criterion = minimisation.get("criterion")
+        if self.inputs.accept_unconverged_minimisation.value:
+            return self._accept(node, f"minimisation stopped on '{criterion}' (accepted: accept_unconverged_minimisation)")
+        n_atoms = len(node.inputs.structure.sites)
+        gain = (minimisation.get("energy_initial", 0.0) - minimisation.get("energy_final", 0.0)) / n_atoms
+        if gain < MIN_PROGRESS:
+            return self._accept(node, f"minimisation stopped on '{criterion}' and lowered the energy by only "
+                                      f"{gain:.2e} eV/atom (< {MIN_PROGRESS}); continuing is futile")
         self.ctx.inputs.structure = node.outputs.structure
         self._fresh_start()
         self.report(f"minimisation {node.process_label}<{node.pk}> not converged; continuing from its structure")
         return ProcessHandlerReport(True)
+
+    @process_handler(priority=290, exit_codes=[LammpsCalculation.exit_codes.ERROR_MINIMISATION_STALLED])
+    def handle_minimisation_stalled(self, node):
+        """'linesearch alpha is zero' and the like: no step lowers the energy; a rerun would stall again."""
+        criterion = node.outputs.results.get("minimisation", {}).get("criterion") if "results" in node.outputs else None
+        return self._accept(node, f"minimisation stopped on '{criterion}' (no further descent possible)")

@@ -5,8 +5,14 @@ minimise — comes from ``protocols/melt_quench.yaml`` (the study's variants) an
 step counts by a calcfunction. Each stage is a :class:`LammpsBaseWorkChain` that starts from the
 previous stage's structure and velocities. After each MD stage the frames' extrapolation grade γ
 is computed when the potential has an active set. A failed stage (atoms closer than 1 Å, lost
-atoms, γ above an aborting threshold) ends the work chain with a dedicated exit code, and every
-output up to the failure — history, density and temperature curves, stage structures — is kept.
+atoms, temperature runaway, density out of its window, energy drift, γ above an aborting
+threshold) ends the work chain with a dedicated exit code, and every output up to the failure —
+history, density and temperature curves, stage structures — is kept; once the quench has finished
+its structure is the output ``quenched_structure``, whatever happens later. A final minimisation
+that stops on its iteration limit or on "linesearch alpha is zero" is accepted (its stop criterion
+is in the report). The product is compared with the crystal (``product_check``: amorphous,
+recrystallised, gas-like, ...). A potential whose fit verdict is "unusable" is refused unless
+``allow_unusable_potential`` is set.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_, while_
 
-from aiida_bzs.analysis.md_programme import MdInputError, apply_stage_defaults, build_programme
+from aiida_bzs.analysis.density import mass_density
+from aiida_bzs.analysis.md_programme import (MdInputError, apply_stage_defaults, build_programme,
+                                             quench_stage_index, stage_duration_ps)
+from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
+from aiida_bzs.analysis.product_check import DEFAULT_CHECK, LARGE_STRUCTURE
 from aiida_bzs.calculations.functions import md as mdf
 from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
-from .lammps_base import STAGE_INPUTS, LammpsBaseWorkChain
+from .lammps_base import SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes, potential_gate
 from .protocols import get_protocol
 
 #: Composition of a random start without a structure.
@@ -54,7 +64,19 @@ def validate_inputs(inputs, _ctx=None):
     threshold = inputs.get("gamma_threshold")
     if threshold is not None and threshold.value <= 0:
         return f"gamma_threshold must be > 0, got {threshold.value}"
-    return None
+    sanity = inputs.get("sanity")
+    if sanity is not None:
+        try:
+            normalise_sanity(sanity.get_dict())
+        except SanityInputError as exc:
+            return str(exc)
+    check = inputs.get("product_check")
+    if check is not None:
+        unknown = sorted(set(check.get_dict()) - set(DEFAULT_CHECK))
+        if unknown:
+            return f"unknown product_check settings {unknown}; allowed: {sorted(DEFAULT_CHECK)}"
+    error, _ = potential_gate(potential, inputs.get("allow_unusable_potential"))
+    return error
 
 
 class MeltQuenchWorkChain(WorkChain):
@@ -77,6 +99,13 @@ class MeltQuenchWorkChain(WorkChain):
                    help="Flag (or abort with gamma_abort) when a frame's max γ exceeds this.")
         spec.input("gamma_abort", valid_type=orm.Bool, default=lambda: orm.Bool(False),
                    help="Abort at the first stage whose max γ exceeds gamma_threshold.")
+        spec.input("allow_unusable_potential", valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help="Run even if the potential's fit verdict is 'unusable' (at your own risk).")
+        spec.input("sanity", valid_type=orm.Dict, required=False,
+                   help="MD sanity thresholds (analysis/md_sanity.py); reference_density defaults to the "
+                        "starting structure's (g/cm³).")
+        spec.input("product_check", valid_type=orm.Dict, required=False,
+                   help="Thresholds of the product check (analysis/product_check.py DEFAULT_CHECK).")
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
@@ -85,6 +114,11 @@ class MeltQuenchWorkChain(WorkChain):
             cls.finalise,
         )
         spec.output("structure", valid_type=orm.StructureData, required=False, help="Final (amorphous) structure.")
+        spec.output("quenched_structure", valid_type=orm.StructureData, required=False,
+                    help="Structure at the end of the quench (kept whatever the later stages do).")
+        spec.output("product_check", valid_type=orm.Dict, required=False,
+                    help="What the product is: classification (amorphous, recrystallised, gas_like, ...), "
+                         "density ratio, Zr/Ba CN, g(r) long-range order vs the crystal.")
         spec.output("density", valid_type=orm.Float, required=False, help="Final density (g/cm³).")
         spec.output("history", valid_type=orm.ArrayData, required=False,
                     help="All stages end to end: time ps, temperature and target K, pressure bar, density g/cm³.")
@@ -98,6 +132,7 @@ class MeltQuenchWorkChain(WorkChain):
         spec.exit_code(401, "ERROR_STAGE_FAILED", message="Stage {stage} failed: {detail}")
         spec.exit_code(410, "ERROR_SIMULATION_FAILED",
                        message="The simulation failed in stage {stage}: {detail}. Outputs up to the failure are kept.")
+        define_sanity_exit_codes(spec)
         spec.exit_code(420, "ERROR_EXTRAPOLATION",
                        message="Stage {stage}: max γ {gamma:.3g} above the threshold {threshold}; aborted.")
 
@@ -123,6 +158,10 @@ class MeltQuenchWorkChain(WorkChain):
             builder.hard_sphere = orm.Dict(settings.get("hard_sphere", {}))
         builder.stages = orm.List(apply_stage_defaults(settings["stages"], settings.get("stage_defaults")))
         builder.timestep = orm.Float(settings.get("timestep", 1.0))
+        if settings.get("sanity"):
+            builder.sanity = orm.Dict(settings["sanity"])
+        if settings.get("product_check"):
+            builder.product_check = orm.Dict(settings["product_check"])
         return builder
 
     # -- outline ----------------------------------------------------------------------------------
@@ -137,6 +176,12 @@ class MeltQuenchWorkChain(WorkChain):
         self.ctx.summary = []
         self.ctx.failure = None
         self.ctx.gamma_flags = []
+        self.ctx.quench_index = quench_stage_index(self.ctx.programme)
+        self.ctx.quenched = None
+        self.ctx.sanity = None
+        _, warning = potential_gate(self.inputs.potential, self.inputs.allow_unusable_potential)
+        if warning:
+            self.report(f"WARNING: {warning}")
 
     def random_start(self):
         return "hard_sphere" in self.inputs
@@ -167,6 +212,14 @@ class MeltQuenchWorkChain(WorkChain):
         inputs.lammps.structure = self.ctx.structure
         inputs.lammps.potential = self.inputs.potential
         inputs.lammps.parameters = orm.Dict(stage)
+        if self.ctx.sanity is None:  # the reference density is the programme's start, for every stage
+            sanity = normalise_sanity(self.inputs.sanity.get_dict() if "sanity" in self.inputs else None)
+            if sanity["reference_density"] is None:
+                sanity["reference_density"] = mass_density(atoms_from_structure(self.ctx.structure))
+            self.ctx.sanity = orm.Dict(sanity)
+        inputs.lammps.sanity = self.ctx.sanity
+        inputs.allow_unusable_potential = self.inputs.allow_unusable_potential
+        inputs.accept_unconverged_minimisation = orm.Bool(True)  # a minimiser out of iterations has done its job
         if self.ctx.velocities is not None and stage["ensemble"] != "minimise":
             inputs.lammps.velocities = self.ctx.velocities
         inputs.metadata = {"call_link_label": f"stage_{self.ctx.index}_{stage['name']}"}
@@ -188,13 +241,26 @@ class MeltQuenchWorkChain(WorkChain):
             row.update({k: results.get(k) for k in ("final_step", "temperature", "pressure", "density",
                                                       "potential_energy", "wall_time_s")})
             row["failure"] = results.get("failure")
+            row["sanity_violations"] = (results.get("sanity") or {}).get("violations", [])
+            if results.get("minimisation"):
+                row["stop_criterion"] = results["minimisation"].get("criterion")
+                row["converged"] = results["minimisation"].get("converged")
         self.ctx.summary.append(row)
         if "structure" in outputs and node.is_finished_ok:
             self.out(f"stage_structures.stage_{index}_{stage['name']}", outputs.structure)
 
         if not node.is_finished_ok:
             detail = node.exit_message or f"exit status {node.exit_status}"
-            if node.exit_status == LammpsBaseWorkChain.exit_codes.ERROR_SIMULATION_FAILED.status:
+            sanity = {LammpsBaseWorkChain.exit_codes[name].status: name for name in SANITY_EXIT_CODES}
+            if node.exit_status in sanity:
+                first = row["sanity_violations"][0] if row.get("sanity_violations") else {}
+                start = sum(stage_duration_ps(s) for s in self.ctx.programme[:index])
+                when = first.get("time", 0.0)
+                detail = (f"stage '{stage['name']}' at {when:.3f} ps of the stage ({start + when:.3f} ps into the "
+                          f"programme), step {first.get('step')}: {first.get('message', detail)}")
+                self.ctx.failure = (sanity[node.exit_status], {"stage": stage["name"], "detail": detail,
+                                                               "time": when, "programme_time": start + when})
+            elif node.exit_status == LammpsBaseWorkChain.exit_codes.ERROR_SIMULATION_FAILED.status:
                 self.ctx.failure = ("ERROR_SIMULATION_FAILED", {"stage": stage["name"], "detail": detail})
             else:
                 self.ctx.failure = ("ERROR_STAGE_FAILED", {"stage": stage["name"], "detail": detail})
@@ -203,6 +269,12 @@ class MeltQuenchWorkChain(WorkChain):
 
         self.ctx.structure = outputs.structure
         self.ctx.velocities = outputs.velocities if "velocities" in outputs else None
+        if index == self.ctx.quench_index:
+            self.ctx.quenched = outputs.structure
+            self.out("quenched_structure", outputs.structure)
+        if row.get("stop_criterion") and not row.get("converged"):
+            self.report(f"stage '{stage['name']}': minimisation stopped on '{row['stop_criterion']}'; "
+                        "its structure is kept as the result")
         if "trajectory" in outputs and stage["ensemble"] != "minimise" and self.inputs.potential.has_active_set:
             gamma = mdf.extrapolation_grades(outputs.trajectory, self.inputs.potential)
             self.out(f"gamma.stage_{index}_{stage['name']}", gamma)
@@ -229,6 +301,12 @@ class MeltQuenchWorkChain(WorkChain):
                   "failed": self.ctx.failure is not None}
         if self.ctx.failure is not None:
             report["failure"] = {"exit_code": self.ctx.failure[0], **self.ctx.failure[1]}
+        product = self.ctx.structure if self.ctx.failure is None else self.ctx.quenched
+        if product is not None:
+            report["product"] = "final structure" if self.ctx.failure is None else "quenched structure"
+            check = self._check_product(product)
+            if check is not None:
+                report["classification"] = check["classification"]
         self.out("report", orm.Dict(report).store())  # bookkeeping of the work chain itself
         if self.ctx.failure is not None:
             name, fields = self.ctx.failure
@@ -236,3 +314,21 @@ class MeltQuenchWorkChain(WorkChain):
         self.out("structure", self.ctx.structure)
         self.out("density", mdf.structure_density(self.ctx.structure))
         return None
+
+    def _check_product(self, structure):
+        """Compare the product with the crystal (calcfunction ``product_check``) and say loudly what it is."""
+        n_atoms = len(structure.sites)
+        if n_atoms > LARGE_STRUCTURE:
+            self.report(f"product check skipped: {n_atoms} atoms > {LARGE_STRUCTURE}; run `aiida-bzs analyse` "
+                        "on the structure (a job, not a calcfunction, at this size)")
+            return None
+        params = self.inputs.product_check if "product_check" in self.inputs else orm.Dict(DEFAULT_CHECK)
+        check = mdf.product_check(structure, params)
+        self.out("product_check", check)
+        kind = check["classification"]
+        reasons = "; ".join(check["reasons"])
+        if kind == "amorphous":
+            self.report(f"product: amorphous ({reasons})")
+        else:
+            self.report(f"WARNING: the product is {kind.upper()}, not the study's amorphous phase: {reasons}")
+        return check

@@ -6,7 +6,10 @@ plane keep their in-plane lattice of the bulk crystal). Each minimisation is a
 :class:`LammpsBaseWorkChain`, which continues a minimisation that ran out of iterations. A cell
 relaxation is repeated from its result until the volume changes by less than
 ``volume_convergence`` (relative) between two runs, because ``box/relax`` converges towards the
-reference cell it started from.
+reference cell it started from. A cell that leaves the density window of ``sanity`` (a gas or a
+collapse) stops with its own exit code; a minimisation that stalls ("linesearch alpha is zero")
+or stops making progress is accepted with its stop criterion in ``results``. A potential whose
+fit verdict is "unusable" is refused unless ``allow_unusable_potential`` is set.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, while_
 
 from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
+from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.calculations.functions.md import relax_summary
 from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.structure_nodes import summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
-from .lammps_base import STAGE_INPUTS, LammpsBaseWorkChain
+from .lammps_base import SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes, potential_gate
 from .protocols import get_protocol
 
 #: relax_type → LAMMPS ``fix box/relax`` coupling (None: positions only).
@@ -54,7 +58,13 @@ def validate_inputs(inputs, _ctx=None):
                     "use a potential fitted for every element of the structure")
     if inputs["volume_convergence"].value <= 0:
         return "volume_convergence must be > 0 (a relative volume change)"
-    return None
+    if inputs.get("sanity") is not None:
+        try:
+            normalise_sanity(inputs["sanity"].get_dict())
+        except SanityInputError as exc:
+            return str(exc)
+    error, _ = potential_gate(potential, inputs.get("allow_unusable_potential"))
+    return error
 
 
 class RelaxWorkChain(WorkChain):
@@ -73,6 +83,11 @@ class RelaxWorkChain(WorkChain):
         spec.input("volume_convergence", valid_type=orm.Float, default=lambda: orm.Float(0.01),
                    help="Relative volume change between two cell relaxations that counts as converged.")
         spec.input("max_meta_iterations", valid_type=orm.Int, default=lambda: orm.Int(5))
+        spec.input("allow_unusable_potential", valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help="Run even if the potential's fit verdict is 'unusable' (at your own risk).")
+        spec.input("sanity", valid_type=orm.Dict, required=False,
+                   help="Sanity thresholds (analysis/md_sanity.py); a minimisation checks the density window "
+                        "around the input structure's density.")
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, while_(cls.should_run)(cls.run_relax, cls.inspect_relax), cls.results)
         spec.output("structure", valid_type=orm.StructureData, help="Relaxed structure.")
@@ -83,6 +98,7 @@ class RelaxWorkChain(WorkChain):
         spec.exit_code(402, "ERROR_CELL_NOT_CONVERGED",
                        message="The cell still changed by {change:.3%} after {n} relaxations.")
         spec.exit_code(410, "ERROR_SIMULATION_FAILED", message="The relaxation failed as the study defines it: {detail}")
+        define_sanity_exit_codes(spec)
 
     @classmethod
     def get_builder_from_protocol(cls, code, structure, potential, relax_type="positions", protocol=None,
@@ -101,6 +117,8 @@ class RelaxWorkChain(WorkChain):
         builder.parameters = orm.Dict(minimiser)
         builder.volume_convergence = orm.Float(settings["volume_convergence"])
         builder.max_meta_iterations = orm.Int(settings["max_meta_iterations"])
+        if settings.get("sanity"):
+            builder.sanity = orm.Dict(settings["sanity"])
         return builder
 
     def setup(self):
@@ -111,6 +129,16 @@ class RelaxWorkChain(WorkChain):
         self.ctx.converged = False
         self.ctx.volumes = [self.inputs.structure.get_cell_volume()]
         self.ctx.runs = []
+        sanity = normalise_sanity(self.inputs.sanity.get_dict() if "sanity" in self.inputs else None)
+        if sanity["reference_density"] is None:
+            from aiida_bzs.analysis.density import mass_density
+            from aiida_bzs.common.structure_nodes import atoms_from_structure
+
+            sanity["reference_density"] = mass_density(atoms_from_structure(self.inputs.structure))
+        self.ctx.sanity = orm.Dict(sanity)
+        _, warning = potential_gate(self.inputs.potential, self.inputs.allow_unusable_potential)
+        if warning:
+            self.report(f"WARNING: {warning}")
 
     def should_run(self):
         return not self.ctx.converged and self.ctx.iteration < self.inputs.max_meta_iterations.value
@@ -121,6 +149,8 @@ class RelaxWorkChain(WorkChain):
         inputs.lammps.structure = self.ctx.structure
         inputs.lammps.potential = self.inputs.potential
         inputs.lammps.parameters = orm.Dict(self.ctx.stage)
+        inputs.lammps.sanity = self.ctx.sanity
+        inputs.allow_unusable_potential = self.inputs.allow_unusable_potential
         self.ctx.iteration += 1
         inputs.metadata = {"call_link_label": f"minimise_{self.ctx.iteration}"}
         return ToContext(run=self.submit(LammpsBaseWorkChain, **inputs))
@@ -131,6 +161,9 @@ class RelaxWorkChain(WorkChain):
             detail = node.exit_message or f"exit status {node.exit_status}"
             if node.exit_status == LammpsBaseWorkChain.exit_codes.ERROR_SIMULATION_FAILED.status:
                 return self.exit_codes.ERROR_SIMULATION_FAILED.format(detail=detail)
+            for name in SANITY_EXIT_CODES:
+                if node.exit_status == LammpsBaseWorkChain.exit_codes[name].status:
+                    return self.exit_codes[name].format(detail=f"minimisation {self.ctx.iteration}: {detail}")
             return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pk=node.pk, detail=detail)
         self.ctx.structure = node.outputs.structure
         self.ctx.runs.append(node)

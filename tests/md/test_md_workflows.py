@@ -47,7 +47,8 @@ def test_melt_quench_chains_stages(lmp_code, tiny_potential, supercell):
     assert stages[1].base.links.get_incoming().get_node_by_label("lammps__velocities").uuid == \
         stages[0].outputs.velocities.uuid
 
-    # the temperature follows the programme: the melt within 10 % (second half), the quench within
+    # the temperature follows the programme: the melt within 10 % (last quarter: the corrected Pnma
+    # crystal melts during the 0.6 ps hold and lags by ~500 K at its start), the quench within
     # 20 % of its span; the 0.6 ps heating lags (melting takes heat) but ends hot
     history = {k: results["history"].get_array(k) for k in results["history"].get_arraynames()}
 
@@ -55,9 +56,9 @@ def test_melt_quench_chains_stages(lmp_code, tiny_potential, supercell):
         rows = history["stage"] == index
         return np.abs(history["temperature"][rows] - history["target_temperature"][rows])
 
-    assert deviation(1)[len(deviation(1)) // 2:].mean() < 0.1 * 2500
+    assert deviation(1)[3 * len(deviation(1)) // 4:].mean() < 0.1 * 2500
     assert deviation(2).mean() < 0.2 * 2200
-    assert history["temperature"][history["stage"] == 0][-1] > 1500
+    assert history["temperature"][history["stage"] == 0][-1] > 0.5 * 2500
     assert history["target_temperature"][history["stage"] == 2][-1] == pytest.approx(300)
     assert np.all(np.diff(history["time"]) >= 0) and history["time"][-1] == pytest.approx(2.3)
 
@@ -70,6 +71,16 @@ def test_melt_quench_chains_stages(lmp_code, tiny_potential, supercell):
     report = results["report"].get_dict()
     assert not report["failed"] and [s["name"] for s in report["stages"]] == ["heat", "melt", "quench", "minimise"]
     assert set(results["stage_structures"]) == {"stage_0_heat", "stage_1_melt", "stage_2_quench", "stage_3_minimise"}
+
+    # guard rails (#12): the quench's structure is its own output, every stage passed the sanity
+    # checks, the minimiser's stop is recorded, and the product is said to be what it is: the tiny
+    # test potential recrystallises the melt into a cubic-perovskite-like phase (Ba–S CN 12)
+    assert results["quenched_structure"].uuid == results["stage_structures"]["stage_2_quench"].uuid
+    assert all(row["sanity_violations"] == [] for row in report["stages"])
+    assert report["stages"][3]["stop_criterion"] in ("force tolerance", "energy tolerance", "max iterations")
+    check = results["product_check"].get_dict()
+    assert report["classification"] == check["classification"] == "recrystallised"
+    assert check["lro_ratio"] > 1.0 and check["product"]["ba_cn"]["mean"] > 10
 
 
 @pytest.mark.slow

@@ -141,3 +141,16 @@ def relax_summary(results: orm.Dict, **structures: orm.StructureData) -> dict:
         "min_distance": (data.get("failure") or {}).get("min_distance"),
     }
     return {"energy": orm.Float(data["potential_energy"]), "results": orm.Dict(summary)}
+
+
+@calcfunction
+def product_check(structure: orm.StructureData, parameters: orm.Dict) -> orm.Dict:
+    """Is a melt–quench product amorphous, recrystallised or gas-like? (vs the Pnma crystal).
+
+    Light glue around :func:`aiida_bzs.analysis.product_check.check_product` (density g/cm³,
+    Zr–S/Ba–S CN, g(r) long-range order); ``parameters`` are its thresholds. Meant for test- and
+    study-sized cells; above ``LARGE_STRUCTURE`` atoms the work chain skips it (a job's work).
+    """
+    from aiida_bzs.analysis.product_check import check_product
+
+    return orm.Dict(check_product(atoms_from_structure(structure), parameters.get_dict()))
