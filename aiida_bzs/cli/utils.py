@@ -62,32 +62,53 @@ def refusal_message(exc: BaseException) -> str | None:
     ``PortValidationError``), aiida's ``InputValidationError``, and the package's own input errors
     (missing code or pseudo family, unknown protocol, bad structure, dataset, fit or MD input).
     """
-    from aiida.common.exceptions import InputValidationError
     from plumpy.ports import PortValidationError
-
-    from ..analysis.dataset import DatasetError
-    from ..analysis.errors import AnalysisInputError
-    from ..analysis.md_programme import MdInputError
-    from ..common.codes import MissingCodeError
-    from ..common.fit_checks import FitInputError
-    from ..common.pacemaker_input import FitParameterError
-    from ..common.potential_quality import PotentialQualityError
-    from ..common.pseudos import PseudoFamilyError
-    from ..data.ace_potential import AcePotentialError
-    from ..structures.errors import StructureInputError
-    from ..workflows.protocols import ProtocolError
 
     if isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], PortValidationError):
         error = exc.args[0]
         where = "" if error.port in ("", "inputs") else f"input `{error.port.removeprefix('inputs.')}`: "
         return _one_line(f"{where}{error.message}")
-    if isinstance(exc, (ProtocolError, MissingCodeError, PseudoFamilyError)) and exc.args:
+    lookups = _classes(LOOKUP_REFUSALS)
+    if lookups and isinstance(exc, lookups) and exc.args:
         return _one_line(exc.args[0])  # LookupErrors: str() would quote the message
-    domain = (InputValidationError, DatasetError, AnalysisInputError, MdInputError, FitInputError,
-              FitParameterError, PotentialQualityError, AcePotentialError, StructureInputError)
-    if isinstance(exc, domain):
+    domain = _classes(REFUSALS)
+    if domain and isinstance(exc, domain):
         return _one_line(exc)
     return None
+
+
+#: Exceptions that are refusals of the user's input (module, class), whose message names the fix.
+REFUSALS = (
+    ("aiida.common.exceptions", "InputValidationError"),
+    ("aiida_bzs.analysis.dataset", "DatasetError"),
+    ("aiida_bzs.analysis.errors", "AnalysisInputError"),
+    ("aiida_bzs.analysis.md_programme", "MdInputError"),
+    ("aiida_bzs.common.fit_checks", "FitInputError"),
+    ("aiida_bzs.common.pacemaker_input", "FitParameterError"),
+    ("aiida_bzs.common.potential_quality", "PotentialQualityError"),
+    ("aiida_bzs.data.ace_potential", "AcePotentialError"),
+    ("aiida_bzs.structures.errors", "StructureInputError"),
+)
+#: The same for LookupError subclasses (their ``str()`` is quoted, so the message is ``args[0]``).
+LOOKUP_REFUSALS = (
+    ("aiida_bzs.workflows.protocols", "ProtocolError"),
+    ("aiida_bzs.common.codes", "MissingCodeError"),
+    ("aiida_bzs.common.pseudos", "PseudoFamilyError"),
+)
+
+
+def _classes(names) -> tuple[type, ...]:
+    """The exception classes of ``names`` that can be imported (a renamed one is skipped, so
+    reporting an error never fails on an import)."""
+    import importlib
+
+    found = []
+    for module, name in names:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 @contextmanager
