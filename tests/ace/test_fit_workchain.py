@@ -38,6 +38,7 @@ def cli_fit(ace_training_set, bzs_code, tmp_path_factory):
             "--filter-max-energy", str(FILTER_EV_PER_ATOM), "--weight", "cubic*=2", "--plot", str(plot),
             "--code", str(bzs_code("pacemaker").pk), "--activeset-code", str(bzs_code("pace_activeset").pk)]
     result = CliRunner().invoke(cmd_root, args)
+    print(result.output)  # shown with pytest -s: the numbers quoted in docs/ace.md
     assert result.exit_code == 0, result.output
     pk = int(re.search(r"FitAceWorkChain pk (\d+) finished", result.output).group(1))
     return orm.load_node(pk), result.output, plot
@@ -113,6 +114,16 @@ def test_cli_prints_the_outputs_test_rmse_and_the_verdict(cli_fit):
     assert "SMOKE TEST" in output
     assert "test RMSE per config_type" in output
     assert plot.read_bytes() == out.parity_plot.get_content(mode="rb")
+
+
+def test_plot_in_other_formats_is_redrawn(fit_node, tmp_path):
+    from aiida_bzs.cli.ace import write_parity_plot
+
+    (svg,) = write_parity_plot(fit_node, tmp_path / "figs" / "parity.svg")
+    text = svg.read_text()
+    assert svg == tmp_path / "figs" / "parity.svg" and text.lstrip().startswith("<?xml")
+    for family in fit_node.outputs.full.test_set.config_types:
+        assert family in text  # the legend names the test set's families
 
 
 def test_extrapolation_grade_calcfunction(fit_node, ace_training_set):
