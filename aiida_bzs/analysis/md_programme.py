@@ -39,9 +39,12 @@ MIN_DEFAULTS = {
     "box_relax": None,        # None (positions only) or one of CELL_COUPLINGS
     "pressure": 0.0,          # bar, target of the box relaxation
     "vmax": 0.001,            # largest fractional volume change per iteration
+    "linesearch": None,       # None (LAMMPS default, quadratic) or one of LINESEARCHES
     "dump_interval": 100,     # iterations between trajectory frames
     "thermo_interval": 10,
 }
+#: Line searches of LAMMPS's ``min_modify line``.
+LINESEARCHES = ("backtrack", "quadratic", "forcezero")
 _COMMON = {"name", "ensemble"}
 _MD_KEYS = _COMMON | {"temperature", "steps"} | set(MD_DEFAULTS)
 _MIN_KEYS = _COMMON | set(MIN_DEFAULTS)
@@ -101,7 +104,7 @@ def normalise_stage(stage: Mapping) -> dict:
     ``steps``, ``timestep`` (fs), ``tdamp``/``pdamp`` (fs), ``pressure`` (bar), ``barostat``,
     ``dump_interval``/``thermo_interval`` (steps), ``seed``. Minimisation keys: ``etol``,
     ``ftol`` (eV/Å), ``maxiter``, ``maxeval``, ``box_relax`` (None or a coupling),
-    ``pressure`` (bar), ``vmax``. ``name`` labels the stage (default: the ensemble).
+    ``pressure`` (bar), ``vmax``, ``linesearch``. ``name`` labels the stage (default: the ensemble).
     """
     if not isinstance(stage, Mapping):
         raise MdInputError(f"a stage must be a mapping of settings, got {stage!r}")
@@ -123,6 +126,10 @@ def normalise_stage(stage: Mapping) -> dict:
         out["pressure"] = _number(out, "pressure", name, positive=False)
         for key in ("maxiter", "maxeval", "dump_interval", "thermo_interval"):
             out[key] = _integer(out, key, name)
+        if out["linesearch"] is not None and out["linesearch"] not in LINESEARCHES:
+            raise MdInputError(
+                f"stage {name!r}: linesearch must be None or one of {LINESEARCHES}, got {out['linesearch']!r}"
+            )
         if out["box_relax"] is not None and out["box_relax"] not in CELL_COUPLINGS:
             raise MdInputError(
                 f"stage {name!r}: box_relax must be None or one of {CELL_COUPLINGS}, got {out['box_relax']!r}"

@@ -119,7 +119,10 @@ def _minimise_lines(stage: Mapping) -> list[str]:
     if stage["box_relax"] is not None:
         p = stage["pressure"]
         lines.append(f"fix relax all box/relax {stage['box_relax']} {p} vmax {stage['vmax']}")
-    lines += ["min_style cg", f"minimize {stage['etol']} {stage['ftol']} {stage['maxiter']} {stage['maxeval']}"]
+    lines.append("min_style cg")
+    if stage.get("linesearch"):
+        lines.append(f"min_modify line {stage['linesearch']}")
+    lines += [f"minimize {stage['etol']} {stage['ftol']} {stage['maxiter']} {stage['maxeval']}"]
     return lines
 
 

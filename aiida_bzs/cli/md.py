@@ -32,6 +32,19 @@ _mpi = click.option("--num-mpiprocs", type=int, default=1, show_default=True,
 _walltime = click.option("--walltime", type=int, default=None,
                          help="Wall time per run (s); LAMMPS stops cleanly before it and the stage continues.")
 _submit = click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+_allow_unusable = click.option("--allow-unusable-potential", "allow_unusable", is_flag=True,
+                               help="Run even if the potential's fit verdict is 'unusable' (results not trustworthy).")
+
+
+def _potential_gate(potential, allow_unusable: bool) -> None:
+    """Refuse an unusable potential in one line; say loudly when it is a smoke test or unassessed."""
+    from ..common.potential_quality import check_potential_usable
+
+    error, warning = check_potential_usable(potential, allow_unusable)
+    if error:
+        raise click.ClickException(error)
+    if warning:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
 
 
 @cmd_root.group("md")
@@ -70,13 +83,14 @@ def cmd_protocols():
 @click.option("--gamma-abort", is_flag=True, help="Abort at the first stage above --gamma-threshold.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write the temperature/density curves (PNG) here.")
+@_allow_unusable
 @_code
 @_mpi
 @_walltime
 @_submit
 @with_profile
 def cmd_melt_quench(structure, potential, protocol, timestep, random_start, gamma_threshold, gamma_abort,
-                    plot_path, code_label, num_mpiprocs, walltime, submit):
+                    plot_path, allow_unusable, code_label, num_mpiprocs, walltime, submit):
     """Turn STRUCTURE, a crystal supercell, into an amorphous structure with POTENTIAL."""
     from aiida import orm
 
@@ -90,18 +104,18 @@ def cmd_melt_quench(structure, potential, protocol, timestep, random_start, gamm
     if random_start:
         overrides["start"] = "hard_sphere"
         overrides.setdefault("hard_sphere", get_protocol("melt_quench", protocol).get("hard_sphere", {"density": 4.0}))
-    builder = MeltQuenchWorkChain.get_builder_from_protocol(code_label, load_potential(potential), node,
+    potential_node = load_potential(potential)
+    _potential_gate(potential_node, allow_unusable)
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(code_label, potential_node, node,
                                                             protocol=protocol, overrides=overrides,
                                                             options=_options(num_mpiprocs, walltime))
+    builder.allow_unusable_potential = orm.Bool(allow_unusable)
     if gamma_threshold is not None:
         builder.gamma_threshold = orm.Float(gamma_threshold)
         builder.gamma_abort = orm.Bool(gamma_abort)
-    if submit:
-        launch(builder, submit=True)
+    process = launch(builder, submit=submit, check=False)
+    if process is None:
         return
-    from aiida.engine import run_get_node
-
-    _, process = run_get_node(builder)
     _show(process, plot_path)
     if not process.is_finished_ok:
         raise click.ClickException(f"see `verdi process report {process.pk}` and `aiida-bzs md show {process.pk}`")
@@ -134,13 +148,36 @@ def _show(process, plot_path: str | None) -> None:
                        f"{_fmt(row.get('temperature'), '.0f', 9)}{_fmt(row.get('pressure'), '.0f', 11)}"
                        f"{_fmt(row.get('density'), '.3f', 11)}{_fmt(failure.get('min_distance'), '.2f', 11)}"
                        f"{_fmt(row.get('max_gamma'), '.2f', 9)}")
+        for row in report["stages"]:
+            if row.get("stop_criterion") and not row.get("converged"):
+                click.echo(f"{row['name']}: minimisation stopped on '{row['stop_criterion']}'; its structure is kept")
         if report.get("failed"):
             click.echo(f"failure: {report['failure']}")
     if "density" in outputs:
         click.echo(f"final density: {outputs.density.value:.3f} g/cm³; structure pk {outputs.structure.pk}")
+    if "quenched_structure" in outputs:
+        click.echo(f"quenched structure pk {outputs.quenched_structure.pk}")
+    if "product_check" in outputs:
+        _show_product(outputs.product_check.get_dict())
     if plot_path and "plot" in outputs:
         Path(plot_path).write_bytes(outputs.plot.get_content(mode="rb"))
         click.echo(f"wrote {plot_path}")
+
+
+def _show_product(check: dict) -> None:
+    """The product check: one green line when amorphous, a red banner otherwise."""
+    kind = check["classification"]
+    product = check["product"]
+    numbers = (f"density {product['density']:.3f} g/cm³ ({check['density_ratio']:.1%} of the crystal), "
+               f"mean CN Zr–S {_fmt(product['zr_cn']['mean'], '.2f', 0)} / Ba–S {_fmt(product['ba_cn']['mean'], '.2f', 0)} "
+               f"(crystal 6 / 8), g(r) order at 8–12 Å {check['lro_ratio']:.0%} of the crystal's")
+    if kind == "amorphous":
+        click.secho(f"product: AMORPHOUS — {numbers}", fg="green")
+        return
+    click.secho(f"!!! product: {kind.upper()} — not the study's amorphous phase !!!", fg="red", bold=True)
+    click.secho(f"    {numbers}", fg="red")
+    for reason in check["reasons"]:
+        click.secho(f"    - {reason}", fg="red")
 
 
 def _fmt(value, spec: str, width: int) -> str:
@@ -154,23 +191,30 @@ def _fmt(value, spec: str, width: int) -> str:
               show_default=True, help="normal: only the cell vector normal to the a–b plane (grain boundaries).")
 @click.option("--protocol", default=None, help="Preset of protocols/relax.yaml: fast, balanced, stringent.")
 @click.option("--pressure", type=float, default=None, help="Target pressure of a cell relaxation (bar).")
+@_allow_unusable
 @_code
 @_mpi
 @_walltime
 @_submit
 @with_profile
-def cmd_relax(structure, potential, relax_type, protocol, pressure, code_label, num_mpiprocs, walltime, submit):
+def cmd_relax(structure, potential, relax_type, protocol, pressure, allow_unusable, code_label, num_mpiprocs,
+              walltime, submit):
     """Minimise STRUCTURE with POTENTIAL in LAMMPS; prints the relaxed structure and energy (eV)."""
     from ..workflows.relax import RelaxWorkChain
 
     node, _ = resolve_structure(structure, None)
     overrides = {"pressure": pressure} if pressure is not None else {}
-    builder = RelaxWorkChain.get_builder_from_protocol(code_label, node, load_potential(potential),
+    from aiida import orm
+
+    potential_node = load_potential(potential)
+    _potential_gate(potential_node, allow_unusable)
+    builder = RelaxWorkChain.get_builder_from_protocol(code_label, node, potential_node,
                                                        relax_type=relax_type, protocol=protocol,
                                                        overrides=overrides, options=_options(num_mpiprocs, walltime))
+    builder.allow_unusable_potential = orm.Bool(allow_unusable)
     process = launch(builder, submit)
     if process is not None:
         results = process.outputs.results.get_dict()
         click.echo(f"relaxed structure pk {process.outputs.structure.pk}: energy {results['energy']:.6f} eV, "
                    f"max force {results['force_max']:.2e} eV/Å, volume {results['volumes'][-1]:.2f} Å³ "
-                   f"({len(results['volumes']) - 1} minimisation(s))")
+                   f"({len(results['volumes']) - 1} minimisation(s), stopped on '{results.get('criterion')}')")
