@@ -240,8 +240,9 @@ class Progress:
         info = self.node.base.attributes.get("stepper_state_info", None)
         if info:  # e.g. '2:while_(has_pending)(1:inspect_batch)': the innermost step, else the condition
             names = [name for name in re.findall(r"\w+", str(info)) if not name.isdigit()]
-            steps = [name for name in names if name not in ("while_", "if_")]
-            return steps[-1] if steps else str(info)
+            steps = [name for name in names if name not in ("while_", "if_", "None")]
+            if steps:
+                return steps[-1]
         state = self.node.process_state
         return state.value if state is not None else "created"
 
@@ -256,6 +257,15 @@ class Progress:
         state = (self.stage(), done, running, total)
         line = f"{label} pk {self.node.pk} | {state[0]} | {jobs}, {running} running | {_elapsed(time.monotonic() - self.start)}"
         return line, state
+
+    def clear(self, _record=None) -> bool:
+        """Blank the in-place line (before a log message is printed on the terminal); as a logging
+        filter it lets the record through."""
+        if self.tty and self._last_width:
+            self.stream.write("\r" + " " * self._last_width + "\r")
+            self.stream.flush()
+            self._last_width = 0
+        return True
 
     def update(self, final: bool = False) -> None:
         """Print the status: in place on a terminal; a new line elsewhere when it changed."""
@@ -292,9 +302,14 @@ def progress_display(process, total: int | None = None, unit: str = "jobs", stre
         handle = loop.call_later(progress.interval, tick)
 
     handle = loop.call_later(progress.interval, tick)
+    handlers = _console_handlers() if progress.tty else []
+    for handler in handlers:  # reports go to the same terminal: blank the line before each
+        handler.addFilter(progress.clear)
     try:
         yield progress
     finally:
+        for handler in handlers:
+            handler.removeFilter(progress.clear)
         if handle is not None:
             handle.cancel()
         if progress.tty or progress._last_state is not None:
