@@ -176,5 +176,9 @@ def input_script(
             lines.append(f"restart {int(restart_interval)} {PERIODIC_RESTART}")
         steps = stage["steps"]
         lines.append(f"run {steps} upto start 0 stop {steps}")
+        if halt:
+            # a halted run does not print the step it stopped at; a zero-step run does (the halt,
+            # like a wall-time stop, skips later runs until the timer is reset)
+            lines += ["timer timeout off", "run 0 post no"]
     lines += [f"write_restart {FINAL_RESTART}", f"write_data {FINAL_DATA}", ""]
     return "\n".join(lines)

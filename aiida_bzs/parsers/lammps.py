@@ -16,7 +16,8 @@ from ase.data import atomic_numbers
 
 from aiida_bzs.analysis.md_failure import check_frames, max_neighbours_without_contact, volume_proves_contact
 from aiida_bzs.analysis.md_programme import normalise_stage
-from aiida_bzs.analysis.md_sanity import check_thermo
+from aiida_bzs.analysis.density import mass_density
+from aiida_bzs.analysis.md_sanity import SanityViolation, check_thermo
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.lammps import STDOUT, sanity_settings
 from aiida_bzs.common.structure_nodes import atoms_from_structure, structure_from_atoms
@@ -77,6 +78,8 @@ class LammpsParser(Parser):
         # MD sanity on every thermo sample (temperature runaway, density window, energy drift)
         sanity = sanity_settings(node.inputs, start)
         violations = check_thermo(log.thermo, stage, len(start), sanity)
+        if log.halt and not violations:
+            violations = [self._halt_violation(log, stage, start, sanity)]
         results["sanity"] = {"violations": [v.as_dict() for v in violations], "halted": log.halt,
                              "thresholds": sanity}
 
@@ -147,6 +150,24 @@ class LammpsParser(Parser):
             return self.exit_codes.ERROR_MINIMISATION_STALLED.format(
                 criterion=criterion, force_max=log.minimisation.get("force_max_final"))
         return None
+
+    def _halt_violation(self, log, stage: dict, start: Atoms, sanity: dict) -> SanityViolation:
+        """LAMMPS's own check (fix halt) stopped the run at a step the thermo does not show."""
+        step = int(log.halt["step"])
+        time = step * stage.get("timestep", 0.0) / 1000.0
+        names = self.retrieved.base.repository.list_object_names()
+        density = None
+        if li.FINAL_DATA in names:
+            species = li.lammps_species(start.get_chemical_symbols(), self.node.inputs.potential.elements)
+            with self.retrieved.as_path(li.FINAL_DATA) as path:
+                density = mass_density(read_final_data(path, species))
+        low, high = (w * sanity["reference_density"] for w in sanity["density_window"] or (0.0, float("inf")))
+        if density is not None and not low <= density <= high:
+            return SanityViolation("density", step, time, density, low if density < low else high,
+                                   f"density {density:.3g} g/cm³ outside [{low:.3g}, {high:.3g}] g/cm³ "
+                                   f"(LAMMPS halted at step {step})")
+        return SanityViolation("temperature", step, time, float("nan"), float("nan"),
+                               f"LAMMPS halted at step {step}: temperature or density beyond its limit")
 
     def _contact_between_frames(self, log, kind: str | None, n_atoms: int, threshold: float) -> str | None:
         """Why the run must have had atoms closer than ``threshold`` Å although no frame shows it."""

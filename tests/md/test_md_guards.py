@@ -176,6 +176,7 @@ def test_sanity_settings_and_halt_commands():
     ("runaway", "ERROR_TEMPERATURE_RUNAWAY", 3.24, None),       # 18 fs steps: 83,694 K at step 180
     ("runaway", "ERROR_ENERGY_DRIFT", 3.24, {"temperature_factor": None}),  # econserve: 11 eV/atom
     ("gas", "ERROR_DENSITY_OUT_OF_WINDOW", 0.8, None),          # 30,000 K at 0 bar: 2.16 g/cm³
+    ("dense", "ERROR_DENSITY_OUT_OF_WINDOW", 0.12, None),       # broken potential: 6.61 g/cm³ at step 60
 ])
 def test_unphysical_runs_get_their_exit_code(parse_stored, case, exit_code, time, sanity):
     from aiida_bzs.calculations.lammps import LammpsCalculation
