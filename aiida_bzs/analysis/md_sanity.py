@@ -30,6 +30,14 @@ instead of burning the rest of its wall time. Thresholds (``protocols/*.yaml``, 
   potential whose atoms fall into deep unphysical wells (the thermostat hides the heat, so
   E_cons stays flat).
 
+A stage that draws new velocities (the first stage of a programme, the first after a minimisation)
+starts from a structure that is not in equilibrium at its temperature: a random hard-sphere box
+releases its strain as heat (16,700 K after 20 fs at a 1500 K target with the tiny potential)
+until the thermostat (τ = 0.1 ps) removes it. For ``settle_time`` ps (0.5: five thermostat times)
+such a stage is not checked for temperature and energy, and the energy baselines are its first
+sample after that; the density window applies from the first step. A stage that continues with the
+previous stage's velocities is checked from its first step.
+
 Minimisations are checked for the density window only. Set a threshold to ``None`` to disable it.
 Pure numpy; no AiiDA.
 """
@@ -51,6 +59,7 @@ DEFAULT_SANITY = {
     "density_window": [0.5, 1.5],          # × reference density
     "max_conserved_drift": 0.1,            # eV/atom, stages at a constant target temperature
     "max_potential_energy_change": 1.5,    # eV/atom beyond 3 k_B |ΔT_target|
+    "settle_time": 0.5,                    # ps not checked for T and energy after new velocities
     "check_every": 10,                     # steps between LAMMPS's own checks (fix halt)
     "halt": True,                          # stop LAMMPS at a temperature or density violation
     "reference_density": None,             # g/cm³; None: the stage's starting density
@@ -86,6 +95,8 @@ def normalise_sanity(settings: Mapping | None) -> dict:
     if unknown:
         raise SanityInputError(f"unknown sanity settings {unknown}; allowed: {sorted(DEFAULT_SANITY)}")
     out = {**DEFAULT_SANITY, **settings}
+    if out["settle_time"] is None or float(out["settle_time"]) < 0:
+        raise SanityInputError(f"sanity settle_time must be >= 0 ps, got {out['settle_time']!r}")
     for key in ("temperature_factor", "temperature_margin", "max_conserved_drift", "max_potential_energy_change",
                 "reference_density"):
         if out[key] is not None and not float(out[key]) > 0:
@@ -123,6 +134,7 @@ def check_thermo(
     n_atoms: int,
     settings: Mapping | None = None,
     reference_density: float | None = None,
+    new_velocities: bool = False,
 ) -> list[SanityViolation]:
     """First violation of each criterion in a stage's thermo table, earliest first.
 
@@ -130,6 +142,8 @@ def check_thermo(
         temperature K, density g/cm³, potential_energy and conserved_energy eV).
     :param stage: the normalised stage (ensemble, temperature ramp, steps, timestep fs).
     :param reference_density: g/cm³; default ``settings['reference_density']``, else the first sample.
+    :param new_velocities: the stage drew new velocities: temperature and energy are checked only
+        after ``settle_time`` ps.
     """
     settings = normalise_sanity(settings)
     if not thermo or not len(thermo.get("step", [])):
@@ -146,11 +160,12 @@ def check_thermo(
                                          sentence(k)))
 
     minimise = stage["ensemble"] == "minimise"
+    settled = step >= settle_steps(stage, settings) if new_velocities else np.ones(len(step), dtype=bool)
     if not minimise and "temperature" in thermo and settings["temperature_factor"] is not None:
         temp = np.asarray(thermo["temperature"], dtype=float)
         target = target_temperature(stage, step)
         limit = temperature_limit(target, settings)
-        first("temperature", ~(temp <= limit), temp, limit,
+        first("temperature", settled & ~(temp <= limit), temp, limit,
               lambda k: f"temperature {temp[k]:.0f} K above the limit {limit[k]:.0f} K "
                         f"(thermostat target {target[k]:.0f} K)")
 
@@ -166,23 +181,24 @@ def check_thermo(
                   lambda k: f"density {density[k]:.3g} g/cm³ outside [{low:.3g}, {high:.3g}] g/cm³ "
                             f"({settings['density_window'][0]}–{settings['density_window'][1]} × {reference:.3g})")
 
-    if not minimise and n_atoms > 0:
+    if not minimise and n_atoms > 0 and settled.any():
+        base = int(np.argmax(settled))  # energy baselines: the first settled sample
         conserved = thermo.get("conserved_energy")
         if conserved is None and stage["ensemble"] == "nve":
             conserved = thermo.get("total_energy")
         constant = stage["temperature"][0] == stage["temperature"][1]
         if conserved is not None and constant and settings["max_conserved_drift"] is not None:
-            drift = np.abs(np.asarray(conserved, dtype=float) - conserved[0]) / n_atoms
+            drift = np.abs(np.asarray(conserved, dtype=float) - conserved[base]) / n_atoms
             limit = np.full_like(drift, settings["max_conserved_drift"])
-            first("conserved_drift", ~(drift <= limit), drift, limit,
+            first("conserved_drift", settled & ~(drift <= limit), drift, limit,
                   lambda k: f"conserved energy drifted by {drift[k]:.3g} eV/atom (limit {limit[k]:.3g} eV/atom): "
                             "timestep too large or forces broken")
         if "potential_energy" in thermo and settings["max_potential_energy_change"] is not None:
             pe = np.asarray(thermo["potential_energy"], dtype=float)
-            change = np.abs(pe - pe[0]) / n_atoms
+            change = np.abs(pe - pe[base]) / n_atoms
             target = target_temperature(stage, step)
-            limit = settings["max_potential_energy_change"] + 3.0 * kB * np.abs(target - target[0])
-            first("potential_energy", ~(change <= limit), change, limit,
+            limit = settings["max_potential_energy_change"] + 3.0 * kB * np.abs(target - target[base])
+            first("potential_energy", settled & ~(change <= limit), change, limit,
                   lambda k: f"potential energy changed by {change[k]:.3g} eV/atom (limit {limit[k]:.3g} eV/atom "
                             "at this thermostat target): the potential releases energy no physical process does")
 
@@ -190,7 +206,13 @@ def check_thermo(
     return sorted(found, key=lambda v: (v.step, order[v.criterion]))
 
 
-def halt_commands(stage: Mapping, settings: Mapping | None, reference_density: float | None) -> list[str]:
+def settle_steps(stage: Mapping, settings: Mapping) -> int:
+    """Steps of ``settle_time`` ps at the stage's timestep (fs)."""
+    return int(round(float(settings["settle_time"]) * 1000.0 / float(stage.get("timestep", 1.0))))
+
+
+def halt_commands(stage: Mapping, settings: Mapping | None, reference_density: float | None,
+                  new_velocities: bool = False) -> list[str]:
     """LAMMPS lines that stop a stage (``fix halt ... error soft``) at a temperature or density violation.
 
     ``error soft`` ends the run and lets the input go on, so ``final.data`` is still written and
@@ -209,7 +231,8 @@ def halt_commands(stage: Mapping, settings: Mapping | None, reference_density: f
         lines += [f'variable bzs_target equal "{t0} + ({t1} - {t0})*step/{steps}"',
                   f'variable bzs_tlimit equal "ternary({factor}*v_bzs_target > v_bzs_target + {margin}, '
                   f'{factor}*v_bzs_target, v_bzs_target + {margin})"']
-        conditions.append("(temp > v_bzs_tlimit)")
+        settle = settle_steps(stage, settings) if new_velocities else 0
+        conditions.append(f"((step >= {settle}) && (temp > v_bzs_tlimit))" if settle else "(temp > v_bzs_tlimit)")
     reference = reference_density or settings["reference_density"]
     limits = density_limits(reference, settings) if reference else None
     if limits is not None:

