@@ -3,6 +3,11 @@
 ``StructureData(ase=...)`` and ``get_ase()`` append one atom at a time (``get_ase`` copies the
 whole ``Atoms`` on every append: quadratic); at 310k atoms they take minutes. These write and
 read the node's ``kinds``/``sites`` attributes directly and give the same node content.
+
+Processes that take a structure accept either node type with ``valid_type=STRUCTURE_TYPES`` and
+read it through :func:`atoms_from_structure` / :func:`summarise_structure`, which also accept a
+:class:`~aiida_bzs.data.large_structure.LargeStructureData` (arrays in the repository, stored and
+loaded in a fraction of a second at 600k atoms).
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from aiida import orm
 from ase import Atoms
+
+from ..data.large_structure import LargeStructureData
+
+#: ``valid_type`` for process inputs that take a structure of any size (Å)
+STRUCTURE_TYPES = (orm.StructureData, LargeStructureData)
 
 
 def structure_from_atoms(atoms: Atoms) -> orm.StructureData:
@@ -43,8 +53,13 @@ def structure_from_atoms(atoms: Atoms) -> orm.StructureData:
     return node
 
 
-def atoms_from_structure(structure: orm.StructureData) -> Atoms:
-    """Return the ASE ``Atoms`` of ``structure`` (same as ``get_ase()`` for single-element kinds)."""
+def atoms_from_structure(structure: orm.StructureData | LargeStructureData) -> Atoms:
+    """Return the ASE ``Atoms`` of ``structure`` (same as ``get_ase()`` for single-element kinds).
+
+    A ``LargeStructureData`` gives its ``get_ase()``, per-atom arrays (Å, …) included.
+    """
+    if isinstance(structure, LargeStructureData):
+        return structure.get_ase()
     attributes = _raw_attributes(structure)
     kinds = {k["name"]: k for k in attributes.get("kinds", [])}
     if any(len(k["symbols"]) != 1 for k in kinds.values()):
@@ -75,12 +90,22 @@ class StructureSummary:
     volume: float
 
 
-def summarise_structure(structure: orm.StructureData) -> StructureSummary:
+def summarise_structure(structure: orm.StructureData | LargeStructureData) -> StructureSummary:
     """Elements, number of atoms, formula (e.g. ``Ba4S12Zr4``), pbc and volume (Å³).
 
     ``get_formula()``, ``len(sites)`` and ``pbc`` each reload (and for sites, rebuild) all
-    attributes; at 10⁵ atoms that is seconds per call, this is one read.
+    attributes; at 10⁵ atoms that is seconds per call, this is one read. A ``LargeStructureData``
+    is summarised from its attributes alone (no array is read).
     """
+    if isinstance(structure, LargeStructureData):
+        counts = structure.composition
+        return StructureSummary(
+            elements=frozenset(counts),
+            n_atoms=structure.n_atoms,
+            formula="".join(f"{el}{n if n > 1 else ''}" for el, n in sorted(counts.items())),
+            pbc=tuple(structure.pbc),
+            volume=structure.cell_volume,
+        )
     attributes = _raw_attributes(structure)
     symbols = {k["name"]: k["symbols"] for k in attributes.get("kinds", [])}
     counts = Counter(site["kind_name"] for site in attributes.get("sites", []))
