@@ -36,3 +36,24 @@ def select_by_gamma(max_gamma: np.ndarray, threshold: float = DEFAULT_GAMMA_THRE
     if max_selected is not None:
         chosen = chosen[: int(max_selected)]
     return chosen
+
+
+def select_by_gamma_per_family(max_gamma: np.ndarray, config_types, threshold: float = DEFAULT_GAMMA_THRESHOLD,
+                               per_family: int | None = None, max_selected: int | None = None,
+                               gamma_ceiling: float | None = None) -> np.ndarray:
+    """Like :func:`select_by_gamma`, but at most ``per_family`` from each config_type first, so
+    that one wildly extrapolating family (often the hottest melt) does not crowd out the others;
+    then the total is capped at ``max_selected``, highest γ first."""
+    gamma = np.asarray(max_gamma, dtype=float)
+    types = np.asarray(config_types)
+    if per_family is None:
+        return select_by_gamma(gamma, threshold, max_selected, gamma_ceiling)
+    chosen = []
+    for family in sorted(set(types.tolist())):
+        members = np.flatnonzero(types == family)
+        picked = select_by_gamma(gamma[members], threshold, per_family, gamma_ceiling)
+        chosen.extend(members[picked].tolist())
+    chosen = np.array(sorted(chosen, key=lambda i: -gamma[i]), dtype=int)
+    if max_selected is not None:
+        chosen = chosen[: int(max_selected)]
+    return chosen

@@ -54,10 +54,10 @@ def normalise_families(spec: Mapping) -> dict[str, dict]:
     """
     if not isinstance(spec, Mapping):
         raise SamplingInputError(f"MD families must be a mapping of family → settings, got {spec!r}")
-    unknown = sorted(set(spec) - set(FAMILIES) - {"timestep", "repeat"})
+    unknown = sorted(set(spec) - set(FAMILIES) - {"timestep", "repeat", "max_frames"})
     if unknown:
         raise SamplingInputError(
-            f"unknown MD training families {unknown}; known: {list(FAMILIES)} (plus 'timestep', 'repeat')")
+            f"unknown MD training families {unknown}; known: {list(FAMILIES)} (plus timestep, repeat, max_frames)")
     out: dict[str, dict] = {}
     for family in FAMILIES:
         value = spec.get(family)
@@ -72,6 +72,12 @@ def normalise_families(spec: Mapping) -> dict[str, dict]:
             raise SamplingInputError(f"{family}: unknown keys {bad}; allowed {sorted(FAMILY_DEFAULTS[family])}")
         merged = {**FAMILY_DEFAULTS[family], **value}
         for key, number in merged.items():
+            if key != "cells":
+                try:  # YAML 1.1 reads 1.0e16 (no exponent sign) as a string
+                    number = [float(x) for x in number] if isinstance(number, list) else float(number)
+                except (TypeError, ValueError):
+                    raise SamplingInputError(f"{family}: {key} must be numbers, got {number!r}") from None
+                merged[key] = number
             numbers = number if isinstance(number, list) else [number]
             if key == "cells":
                 if not set(numbers) <= {"crystal", "amorphous"} or not numbers:

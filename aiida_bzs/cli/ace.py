@@ -200,17 +200,31 @@ def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, wei
 @cmd_root.command("learn")
 @click.argument("dataset")
 @click.option("--protocol", type=click.Choice(["fast", "balanced", "stringent"]), default="fast", show_default=True)
-@click.option("--generations", type=int, default=None, help="Maximum number of refits (protocol default).")
+@click.option("--generations", type=int, default=None, help="Maximum number of potentials, generation 0 included.")
 @click.option("--potential", "potential_id", default=None, help="Start from this AcePotentialData (pk/UUID).")
 @click.option("--reference-energies", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--test-set", "test_set_id", default=None,
+              help="Fixed held-out test set (pk/UUID or file); default: the protocol's test_fraction of DATASET.")
+@click.option("--crystal", "crystal_id", default=None,
+              help="Reference crystal the MD families start from (pk of `aiida-bzs reference relax`'s reference).")
+@click.option("--per-family", type=int, default=None, help="At most this many selected per config_type and generation.")
+@click.option("--max-selected", type=int, default=None, help="At most this many structures labelled per generation.")
+@click.option("--holdout-fraction", type=float, default=None,
+              help="Share of each generation's new labels never trained on (reported separately).")
+@click.option("--no-md", is_flag=True, help="Explore with RSS only (no LAMMPS MD families).")
+@click.option("--allow-unusable-potential", is_flag=True,
+              help="Explore with a --potential whose fit verdict is 'unusable'.")
 @click.option("--pseudo-family", default=None, help="Pseudopotential family label for pw.x labels.")
 @click.option("--pacemaker-code", default="pacemaker@localhost", show_default=True)
 @click.option("--pw-code", default="pw@localhost", show_default=True)
+@click.option("--lmp-code", default="lmp@localhost", show_default=True, help="LAMMPS with pair_style pace.")
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
 @with_profile
-def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, pseudo_family, pacemaker_code,
-              pw_code, submit):
-    """Active learning from DATASET: fit → explore → select by γ → label (pw.x) → refit."""
+def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, test_set_id, crystal_id, per_family,
+              max_selected, holdout_fraction, no_md, allow_unusable_potential, pseudo_family, pacemaker_code, pw_code,
+              lmp_code, submit):
+    """Active learning from DATASET: fit → explore (RSS + MD families in LAMMPS) → select by γ →
+    label (pw.x) → refit, with one fixed test set; prints the per-generation, per-family errors."""
     from aiida import orm
 
     from ..common.codes import MissingCodeError, load_code
@@ -218,6 +232,8 @@ def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, 
 
     try:
         codes = {"pacemaker": load_code(pacemaker_code), "pw": load_code(pw_code)}
+        if not no_md:
+            codes["lmp"] = load_code(lmp_code)
     except MissingCodeError as exc:
         raise click.ClickException(str(exc)) from exc
     builder = ActiveLearningWorkChain.get_builder()
@@ -225,15 +241,62 @@ def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, 
     builder.pacemaker_code = codes["pacemaker"]
     builder.pw_code = codes["pw"]
     builder.protocol = protocol
+    if "lmp" in codes:
+        builder.lammps_code = codes["lmp"]
+    else:
+        builder.md_families = {"nvt_melt": None, "melt_quench": None, "high_temperature": None}
     if generations is not None:
         builder.max_generations = generations
     if potential_id:
-        builder.initial_potential = orm.load_node(potential_id)
+        builder.initial_potential = load_potential(potential_id)
+    if test_set_id:
+        builder.test_set = load_training_set(test_set_id, reference_energies)
+    if crystal_id:
+        builder.crystal = load_typed_node(crystal_id, orm.StructureData)
+    for name, value in (("per_family", per_family), ("max_selected", max_selected),
+                        ("holdout_fraction", holdout_fraction)):
+        if value is not None:
+            setattr(builder, name, value)
+    if allow_unusable_potential:
+        builder.allow_unusable_potential = True
     if pseudo_family:
         builder.pseudo_family = pseudo_family
     node = launch(builder, submit)
     if node is not None:
-        click.echo(f"ActiveLearningWorkChain pk {node.pk}: {node.outputs.summary.get_dict()}")
+        click.echo(describe_learning(node))
+
+
+def describe_learning(node) -> str:
+    """Per-generation table of an ActiveLearningWorkChain: dataset, candidates and selection per
+    family, test RMSE on the fixed test set (meV/atom, meV/Å) in total and per family."""
+    summary = node.outputs.summary.get_dict()
+    lines = [f"ActiveLearningWorkChain pk {node.pk}: {summary['n_generations']} potentials; stopped: "
+             f"{summary['stop_reason']}"]
+    test_set = node.outputs.test_set
+    lines.append(f"fixed test set pk {test_set.pk}: {len(test_set)} structures {test_set.config_types} "
+                 "(no generation trained on it)")
+    for row in summary["generations"]:
+        text = f"gen {row['generation']}: {row.get('n_structures', '?')} training structures"
+        if row.get("candidates_per_family"):
+            text += f"; explored {row['candidates_per_family']}, selected {row.get('selected_config_types')}"
+        lines.append(text)
+    if "learning_curve" in node.outputs:
+        table = node.outputs.learning_curve.table.get_dict()
+        families = sorted({f for row in table["generations"] for f in row["per_family"]})
+        lines.append(f"test RMSE, energy meV/atom / forces meV/Å ({TEST_RMSE_DEFINITION}):")
+        lines.append("  gen  " + "  ".join(f"{name:>20s}" for name in ["all", *families]))
+        for row in table["generations"]:
+            cells = [f"{row['rmse_energy']:8.1f} / {row['rmse_forces']:7.0f}"]
+            for family in families:
+                value = row["per_family"].get(family, {})
+                cells.append(f"{value.get('rmse_energy') or float('nan'):8.1f} / "
+                             f"{value.get('rmse_forces') or float('nan'):7.0f}")
+            lines.append(f"  {row['generation']:3d}  " + "  ".join(f"{c:>20s}" for c in cells))
+        lines.append(f"learning curve plot: `verdi node repo cat {node.outputs.learning_curve.plot.pk} "
+                     "learning_curve.png > curve.png`")
+    lines.append(f"potential pk {node.outputs.potential.pk}: "
+                 + describe_potential_verdict(node.outputs.potential)[0])
+    return "\n".join(lines)
 
 
 @cmd_root.group("potential")

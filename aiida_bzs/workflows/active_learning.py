@@ -1,10 +1,17 @@
 """``ActiveLearningWorkChain`` (``bzs.active_learning``): iterative training of an ACE potential.
 
 Generation 0 is the starting potential (``initial_potential``, or a fit of ``training_set``);
-each further generation explores with the current potential (RSS relaxations and short MD,
-ASE + pyace), selects the structures it extrapolates most (γ above ``gamma_threshold``, at most
-``max_selected``; optionally D-optimal via ``pace_select``), labels them with
+each further generation explores with the current potential — RSS relaxations (ASE + pyace,
+small cells) and the study's MD families in LAMMPS (``MdSamplingWorkChain``: NVT melts,
+melt–quench snapshots, high-temperature crystal and amorphous cells) — selects the structures it
+extrapolates most (γ above ``gamma_threshold``, at most ``per_family`` of each family and
+``max_selected`` in all; optionally D-optimal via ``pace_select``), labels them with
 ``DftLabelWorkChain`` (pw.x), merges them into the dataset and refits with ``FitAceWorkChain``.
+
+Leak-free: one test set is fixed at generation 0 (``test_set``, or ``test_fraction`` of the
+initial dataset) and passed to every refit, so no generation trains on it and the test errors
+of all generations are comparable (``learning_curve``: total and per family, array + plot).
+Optionally ``holdout_fraction`` of each generation's new labels never enters training either.
 It stops after ``max_generations`` potentials or when no explored structure exceeds the γ
 threshold. Every generation's candidates, selection, dataset and potential are outputs under
 ``generations``. Numbers come from ``protocols/active_learning.yaml``.
@@ -15,21 +22,30 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
+from ..analysis.learning_curve import overlap
+from ..analysis.md_sampling import FAMILIES, SamplingInputError, normalise_families
+from ..calculations.functions.ace import evaluate_potential, pacemaker_dataset_file
 from ..calculations.functions.active_learning import (
     candidates_file,
     explore_with_potential,
+    learning_curve,
     learning_summary,
     select_candidates,
     take_indices,
 )
-from ..calculations.functions.ace import pacemaker_dataset_file
-from ..calculations.functions.training_set import merge_training_sets
+from ..calculations.functions.sampling import combine_candidates
+from ..calculations.functions.structures import pnma_crystal, to_atoms
+from ..calculations.functions.training_set import merge_training_sets, split_training_set
 from ..calculations.pace_tools import activeset_builder, select_builder
 from ..common.codes import MissingCodeError, code_label, load_code
+from ..common.potential_quality import check_potential_usable, describe_verdict, potential_verdict
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
+from ..structures.crystal import check_reference_crystal
+from ..structures.errors import StructureInputError
 from .fit import FitAceWorkChain, deep_update
 from .label import DftLabelWorkChain
+from .md_sampling import MdSamplingWorkChain
 from .protocols import ProtocolError, get_protocol
 
 __all__ = ("ActiveLearningWorkChain", "learning_settings")
@@ -50,7 +66,17 @@ def learning_settings(inputs) -> dict:
         settings["select_method"] = inputs["select_method"].value
     if "explore" in inputs:
         settings["explore"] = deep_update(settings["explore"], inputs["explore"].get_dict())
+    if "md_families" in inputs:
+        settings["md_families"] = deep_update(settings.get("md_families") or {}, inputs["md_families"].get_dict())
+    for key in ("test_fraction", "holdout_fraction"):
+        if key in inputs:
+            settings[key] = float(inputs[key].value)
+    if "per_family" in inputs:
+        settings["per_family"] = int(inputs["per_family"].value)
+    if "continue_from_previous" in inputs:
+        settings["continue_from_previous"] = bool(inputs["continue_from_previous"].value)
     settings["fit_parameters"] = inputs["fit_parameters"].get_dict() if "fit_parameters" in inputs else {}
+    settings["md_active"] = [f for f in FAMILIES if (settings.get("md_families") or {}).get(f)]
     return settings
 
 
@@ -68,12 +94,43 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         return f"max_selected must be >= 1, got {settings['max_selected']}"
     if settings["select_method"] not in SELECT_METHODS:
         return f"select_method must be one of {SELECT_METHODS}, got {settings['select_method']!r}"
+    if settings.get("md_families"):
+        try:
+            normalise_families(settings["md_families"])
+        except SamplingInputError as exc:
+            return f"md_families: {exc}"
+    for key in ("test_fraction", "holdout_fraction"):
+        if not 0.0 <= float(settings.get(key, 0.0)) < 0.5:
+            return f"{key} must lie in [0, 0.5), got {settings.get(key)}"
     potential = inputs.get("initial_potential")
     training_set = inputs.get("training_set")
     if potential is not None and training_set is not None:
         missing = sorted(set(training_set.elements) - set(potential.elements))
         if missing:
             return f"the initial potential (elements {potential.elements}) lacks {missing} present in the training set"
+    if potential is not None:
+        allow = inputs.get("allow_unusable_potential")
+        error, _ = check_potential_usable(potential, bool(allow.value) if allow is not None else False)
+        if error:
+            return f"initial_potential: {error}"
+    test_set = inputs.get("test_set")
+    if test_set is not None and training_set is not None:
+        shared = overlap(training_set.get_arrays(), test_set.get_arrays())
+        if shared:
+            return (f"the test set (pk {test_set.pk}) shares {len(shared)} of its {len(test_set)} structures with "
+                    f"the training set (pk {training_set.pk}), e.g. test index {shared[0]}; a test set must be "
+                    "held out: remove them from one of the two (aiida-bzs dataset split)")
+    elif training_set is not None and settings.get("test_fraction", 0.0) > 0:
+        n_test = int(round(settings["test_fraction"] * len(training_set)))
+        if n_test < 1 or n_test >= len(training_set):
+            return (f"test_fraction {settings['test_fraction']} of {len(training_set)} structures leaves "
+                    f"{n_test} for the fixed test set; give a test_set or more structures")
+    crystal = inputs.get("crystal")
+    if crystal is not None:
+        try:
+            check_reference_crystal(to_atoms(crystal))
+        except StructureInputError as exc:
+            return f"crystal pk {crystal.pk}: {exc}"
     return None
 
 
@@ -108,21 +165,50 @@ class ActiveLearningWorkChain(WorkChain):
                    help="Overrides of the fit protocol's pacemaker parameters.")
         spec.input("label_overrides", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
                    help="Extra DftLabelWorkChain inputs: kpoints_distance (Å⁻¹), parameter_overrides.")
+        spec.input("test_set", valid_type=TrainingSetData, required=False,
+                   help="The fixed, held-out test set of every generation (default: test_fraction of training_set).")
+        spec.input("test_fraction", valid_type=orm.Float, required=False, serializer=orm.to_aiida_type,
+                   help="Share of the initial dataset fixed as the test set when no test_set is given.")
+        spec.input("holdout_fraction", valid_type=orm.Float, required=False, serializer=orm.to_aiida_type,
+                   help="Share of each generation's new labels kept out of training (reported separately).")
+        spec.input("continue_from_previous", valid_type=orm.Bool, required=False, serializer=orm.to_aiida_type,
+                   help="Refit from the previous generation's potential (its basis); else a fresh fit of the protocol.")
+        spec.input("per_family", valid_type=orm.Int, required=False, serializer=orm.to_aiida_type,
+                   help="At most this many selected structures per config_type and generation.")
+        spec.input("crystal", valid_type=orm.StructureData, required=False,
+                   help="Reference crystal the MD families start from (bzs.crystal_relax's; default the Pnma cell).")
+        spec.input("md_families", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="Overrides of the protocol's MD families (nvt_melt, melt_quench, high_temperature).")
+        spec.input("lammps_code", valid_type=orm.AbstractCode, required=False,
+                   help=f"LAMMPS with pair_style pace for the MD families (default {code_label('lmp')}).")
+        spec.input("lammps_options", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="metadata.options of the LAMMPS jobs (resources, max_wallclock_seconds).")
+        spec.input("allow_unusable_potential", valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   serializer=orm.to_aiida_type,
+                   help="Explore with an initial_potential whose fit verdict is 'unusable'.")
         spec.inputs.validator = validate_inputs
 
         spec.output("potential", valid_type=AcePotentialData, help="The last generation's potential.")
         spec.output("training_set", valid_type=TrainingSetData, help="The final, grown dataset.")
         spec.output("summary", valid_type=orm.Dict, help="Per generation: dataset size, γ, selection, RMSE; stop reason.")
+        spec.output("test_set", valid_type=TrainingSetData, help="The fixed test set no generation trained on.")
+        spec.output_namespace("learning_curve", required=False,
+                              help="curve (ArrayData), table (Dict), plot (PNG): test errors per generation and family.")
+        spec.output("learning_curve.curve", valid_type=orm.ArrayData)
+        spec.output("learning_curve.table", valid_type=orm.Dict)
+        spec.output("learning_curve.plot", valid_type=orm.SinglefileData)
         spec.output_namespace("generations", dynamic=True, valid_type=orm.Data,
                               help="gen_<g>_potential, gen_<g>_training_set, gen_<g>_candidates, gen_<g>_selection ...")
 
         spec.outline(
             cls.setup,
+            cls.fix_test_set,
             if_(cls.needs_initial_fit)(cls.fit, cls.inspect_fit).else_(
-                if_(cls.needs_active_set)(cls.run_active_set, cls.inspect_active_set)),
+                if_(cls.needs_active_set)(cls.run_active_set, cls.inspect_active_set), cls.evaluate_initial),
             cls.record_generation,
             while_(cls.should_explore)(
                 cls.explore,
+                cls.collect_exploration,
                 cls.select,
                 if_(cls.has_selection)(
                     cls.label,
@@ -139,6 +225,8 @@ class ActiveLearningWorkChain(WorkChain):
         spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED", message="pace_activeset failed: {details}")
         spec.exit_code(330, "ERROR_LABEL_FAILED", message="DFT labelling of generation {generation} failed: {details}")
         spec.exit_code(340, "ERROR_SELECT_FAILED", message="pace_select failed in generation {generation}: {details}")
+        spec.exit_code(350, "ERROR_EXPLORATION_FAILED",
+                       message="generation {generation} explored nothing usable: {details}")
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self):
@@ -154,11 +242,32 @@ class ActiveLearningWorkChain(WorkChain):
             if self.ctx.settings["select_method"] == "pace_select":
                 self.ctx.select_code = (self.inputs.select_code if "select_code" in self.inputs
                                         else load_code(code_label("pace_select")))
+            self.ctx.lammps_code = (self.inputs.lammps_code if "lammps_code" in self.inputs
+                                    else load_code(code_label("lmp"))) if self.ctx.settings["md_active"] else None
         except MissingCodeError as exc:
             return self.exit_codes.ERROR_MISSING_CODE.format(details=str(exc))
+        self.ctx.crystal = self.inputs.crystal if "crystal" in self.inputs else None
+        self.ctx.holdout = None
+        self.ctx.parities = {}
         if "initial_potential" in self.inputs:
             self.ctx.potential = self.inputs.initial_potential
+            _, warning = check_potential_usable(self.ctx.potential, bool(self.inputs.allow_unusable_potential.value))
+            if warning:
+                self.report(f"WARNING: {warning}")
         return None
+
+    def fix_test_set(self):
+        """The test set of every generation: given, or split off the initial dataset once (seeded)."""
+        if "test_set" in self.inputs:
+            self.ctx.test_set = self.inputs.test_set
+        else:
+            fraction = self.ctx.settings.get("test_fraction", 0.1)
+            parts = split_training_set(self.ctx.dataset, orm.Dict({"test_fraction": fraction,
+                                                                    "seed": self.ctx.settings.get("split_seed", 0)}))
+            self.ctx.dataset, self.ctx.test_set = parts["train"], parts["test"]
+        self.out("test_set", self.ctx.test_set)
+        self.report(f"fixed test set pk {self.ctx.test_set.pk}: {len(self.ctx.test_set)} structures "
+                    f"{self.ctx.test_set.config_types}; training on {len(self.ctx.dataset)}")
 
     def needs_initial_fit(self):
         return "initial_potential" not in self.inputs
@@ -180,12 +289,19 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.potential = job.outputs.potential
         return None
 
+    def evaluate_initial(self):
+        """Generation 0 was given: its errors on the fixed test set start the learning curve."""
+        result = evaluate_potential(self.ctx.potential, self.ctx.test_set)
+        self.ctx.parities["gen_0"] = result["parity"]
+        self.ctx.summary_nodes["gen_0_test_metrics"] = result["metrics"]
+
     # -- fit ------------------------------------------------------------------------------------
     def fit(self):
         """FitAceWorkChain on the current dataset (continuing from the current potential)."""
         settings = self.ctx.settings
         builder = FitAceWorkChain.get_builder()
         builder.training_set = self.ctx.dataset
+        builder.test_set = self.ctx.test_set
         builder.code = self.inputs.pacemaker_code
         builder.activeset_code = self.ctx.activeset_code
         builder.protocol = orm.Str(settings["fit_protocol"])
@@ -204,10 +320,24 @@ class ActiveLearningWorkChain(WorkChain):
         if not fit.is_finished_ok:
             return self.exit_codes.ERROR_FIT_FAILED.format(
                 generation=self.ctx.fit_generation, details=f"pk {fit.pk} [{fit.exit_status}] {fit.exit_message}")
-        version = self.ctx.settings["fit_versions"][0]
+        present = [v for v in self.ctx.settings["fit_versions"] if v in fit.outputs]
+        if not present:
+            return self.exit_codes.ERROR_FIT_FAILED.format(
+                generation=self.ctx.fit_generation, details=f"pk {fit.pk} made none of {self.ctx.settings['fit_versions']}")
+        version = present[0]
+        if version != self.ctx.settings["fit_versions"][0]:
+            self.report(f"the {self.ctx.settings['fit_versions'][0]} version was not fitted (see FitAceWorkChain<{fit.pk}> "
+                        f"warnings); continuing with {version}")
         self.ctx.potential = fit.outputs[version].potential
         self.ctx.generation = self.ctx.fit_generation
-        self.ctx.summary_nodes[f"gen_{self.ctx.generation}_test_metrics"] = fit.outputs[version].test_metrics
+        g = self.ctx.generation
+        self.ctx.summary_nodes[f"gen_{g}_test_metrics"] = fit.outputs[version].test_metrics
+        self.ctx.parities[f"gen_{g}"] = fit.outputs[version].parity
+        self.report(f"generation {g}: {describe_verdict(potential_verdict(self.ctx.potential))}")
+        if self.ctx.holdout is not None:
+            result = evaluate_potential(self.ctx.potential, self.ctx.holdout)
+            self.ctx.summary_nodes[f"gen_{g}_holdout_metrics"] = result["metrics"]
+            self.out(f"generations.gen_{g}_holdout_metrics", result["metrics"])
         return None
 
     def record_generation(self):
@@ -228,14 +358,63 @@ class ActiveLearningWorkChain(WorkChain):
         return True
 
     def explore(self):
-        """RSS relaxations and MD with the current potential (calcfunction, ASE + pyace)."""
+        """RSS relaxations (calcfunction, small cells) and the MD families (LAMMPS jobs) with the current potential."""
         g = self.ctx.generation
-        result = explore_with_potential(self.ctx.potential, self.ctx.dataset,
-                                        orm.Dict(self.ctx.settings["explore"]), orm.Int(g + 1))
-        self.ctx.candidates = result["candidates"]
-        self.ctx.max_gamma = result["max_gamma"]
-        self.out(f"generations.gen_{g + 1}_candidates", self.ctx.candidates)
-        self.out(f"generations.gen_{g + 1}_max_gamma", self.ctx.max_gamma)
+        settings = self.ctx.settings
+        self.ctx.explored = {}
+        explore = settings["explore"]
+        if int(explore.get("rss", {}).get("count", 0)) or int(explore.get("md", {}).get("seed_count", 0)):
+            result = explore_with_potential(self.ctx.potential, self.ctx.dataset, orm.Dict(explore), orm.Int(g + 1))
+            self.ctx.explored["a_rss"] = (result["candidates"], result["max_gamma"])
+        if not settings["md_active"]:
+            return None
+        if self.ctx.crystal is None:
+            self.ctx.crystal = pnma_crystal()
+        builder = MdSamplingWorkChain.get_builder()
+        builder.md.lammps.code = self.ctx.lammps_code
+        options = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1}, "withmpi": False,
+                   "max_wallclock_seconds": 3600}
+        if "lammps_options" in self.inputs:
+            options.update(self.inputs.lammps_options.get_dict())
+        builder.md.lammps.metadata.options = options
+        builder.potential = self.ctx.potential
+        builder.crystal = self.ctx.crystal
+        families = dict(settings["md_families"])
+        max_frames = families.pop("max_frames", None)
+        builder.families = orm.Dict(families)
+        if max_frames:
+            builder.max_frames = orm.Int(int(max_frames))
+        # The loop's own potentials are explored whatever their verdict: finding where they fail is
+        # the point of active learning (a user-given initial potential was gated at launch).
+        builder.allow_unusable_potential = orm.Bool(True)
+        builder.metadata.call_link_label = f"md_sampling_gen_{g + 1}"
+        return ToContext(sampling=self.submit(builder))
+
+    def collect_exploration(self):
+        """RSS and MD candidates with their γ, as one candidate set of the generation."""
+        g = self.ctx.generation + 1
+        if "sampling" in self.ctx:
+            node = self.ctx.pop("sampling")
+            if node.is_finished_ok and "max_gamma" in node.outputs:
+                self.ctx.explored["b_md"] = (node.outputs.candidates, node.outputs.max_gamma)
+                self.out(f"generations.gen_{g}_md_sampling", node.outputs.summary)
+            else:
+                self.report(f"MD sampling {node.process_label}<{node.pk}> gave no candidates "
+                            f"[{node.exit_status}] {node.exit_message}")
+        if not self.ctx.explored:
+            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(generation=g, details="no RSS and no MD candidate")
+        if len(self.ctx.explored) == 1:
+            self.ctx.candidates, self.ctx.max_gamma = next(iter(self.ctx.explored.values()))
+        else:
+            nodes = {}
+            for key, (candidates, gamma) in self.ctx.explored.items():
+                nodes[f"candidates_{key}"], nodes[f"gamma_{key}"] = candidates, gamma
+            combined = combine_candidates(**nodes)
+            self.ctx.candidates, self.ctx.max_gamma = combined["candidates"], combined["max_gamma"]
+        self.out(f"generations.gen_{g}_candidates", self.ctx.candidates)
+        self.out(f"generations.gen_{g}_max_gamma", self.ctx.max_gamma)
+        self.report(f"generation {g}: {len(self.ctx.candidates)} candidates {self.ctx.candidates.config_types}")
+        return None
 
     def select(self):
         """Candidates above the γ threshold (ranked), then optionally pace_select's D-optimal subset."""
@@ -243,7 +422,8 @@ class ActiveLearningWorkChain(WorkChain):
         settings = self.ctx.settings
         use_pace_select = settings["select_method"] == "pace_select"
         parameters = {"gamma_threshold": settings["gamma_threshold"], "gamma_ceiling": settings.get("gamma_ceiling"),
-                      "max_selected": None if use_pace_select else settings["max_selected"]}
+                      "max_selected": None if use_pace_select else settings["max_selected"],
+                      "per_family": settings.get("per_family")}
         result = select_candidates(self.ctx.candidates, self.ctx.max_gamma, orm.Dict(parameters))
         summary = result["summary"].get_dict()
         self.out(f"generations.gen_{g}_selection", result["summary"])
@@ -305,11 +485,30 @@ class ActiveLearningWorkChain(WorkChain):
                 generation=g, details=f"pk {job.pk} [{job.exit_status}] {job.exit_message}")
         new = job.outputs.training_set
         self.out(f"generations.gen_{g}_labelled", new)
+        fraction = float(self.ctx.settings.get("holdout_fraction", 0.0))
+        n_hold = int(round(fraction * len(new)))
+        if fraction > 0 and 1 <= n_hold < len(new):
+            parts = split_training_set(new, orm.Dict({"test_fraction": fraction,
+                                                      "seed": self.ctx.settings.get("split_seed", 0) + g}))
+            new = parts["train"]
+            self.out(f"generations.gen_{g}_holdout", parts["test"])
+            self.ctx.holdout = (parts["test"] if self.ctx.holdout is None
+                                else merge_training_sets(a_previous=self.ctx.holdout, b_new=parts["test"]))
+            self.report(f"generation {g}: {n_hold} of the new labels held out (never trained on)")
         self.ctx.dataset = merge_training_sets(a_previous=self.ctx.dataset, b_new=new)
         return None
 
     def results(self):
         self.out("potential", self.ctx.potential)
         self.out("training_set", self.ctx.dataset)
+        if self.ctx.parities:
+            curve = learning_curve(self.ctx.test_set, **self.ctx.parities)
+            for key in ("curve", "table", "plot"):
+                self.out(f"learning_curve.{key}", curve[key])
+            for row in curve["table"]["generations"]:
+                families = ", ".join(f"{f} {v['rmse_energy']:.0f}/{v['rmse_forces']:.0f}"
+                                     for f, v in row["per_family"].items() if v["rmse_energy"] is not None)
+                self.report(f"generation {row['generation']}: test RMSE {row['rmse_energy']:.1f} meV/atom, "
+                            f"{row['rmse_forces']:.0f} meV/Å (per family, meV/atom / meV/Å: {families})")
         self.out("summary", learning_summary(stop_reason=orm.Str(self.ctx.stop_reason), **self.ctx.summary_nodes))
         self.report(f"stopped: {self.ctx.stop_reason}")
