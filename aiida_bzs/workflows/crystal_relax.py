@@ -152,6 +152,11 @@ class CrystalRelaxWorkChain(WorkChain):
         builder = PwRelaxWorkChain.get_builder_from_protocol(
             self.ctx.code, structure, overrides=overrides, relax_type=RelaxType.POSITIONS_CELL, options=options)
         builder.pop("base_init_relax", None)
+        if settings.get("kpoints_mesh"):
+            kpoints = orm.KpointsData()
+            kpoints.set_kpoints_mesh(settings["kpoints_mesh"], offset=settings.get("kpoints_offset", [0, 0, 0]))
+            builder.base_relax.kpoints = kpoints
+            builder.base_relax.pop("kpoints_distance", None)
         # the protocol's parameters merge ours on top; drop what pw.x's vc-relax must not get
         builder.base_relax.pw.parameters = orm.Dict(_without_protocol_extras(
             builder.base_relax.pw.parameters.get_dict(), parameters))
