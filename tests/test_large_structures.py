@@ -58,6 +58,18 @@ def test_round_trip_is_bit_exact(aiida_profile, polycrystal_like):
         loaded.get_array("velocity")
 
 
+def test_node_does_not_share_the_callers_arrays(aiida_profile):
+    atoms = pnma_crystal()
+    node = LargeStructureData.from_ase(atoms)
+    expected = atoms.positions.copy()
+    atoms.positions[0] += 1.0  # after packing: must not reach the node
+    assert np.array_equal(node.get_array("positions"), expected)
+    with pytest.raises(ValueError, match="read-only"):
+        node.get_array("positions")[0, 0] = 0.0
+    node.get_ase().positions[0, 0] = 0.0  # get_ase gives a copy to modify
+    assert np.array_equal(node.store().get_array("positions"), expected)
+
+
 def test_attributes_and_queries(aiida_profile, polycrystal_like):
     node = LargeStructureData.from_ase(polycrystal_like).store()
     n = len(polycrystal_like)

@@ -168,7 +168,7 @@ class LargeStructureData(orm.Data):
         buffer.seek(0)
         node = cls()
         node.base.repository.put_object_from_filelike(buffer, cls.FILENAME)
-        node._arrays = content
+        # no cache of ``content``: it may share memory with the caller's arrays (e.g. atoms.positions)
         node.base.attributes.set_many(cls._summary_attributes(content))
         return node
 
@@ -268,17 +268,20 @@ class LargeStructureData(orm.Data):
 
     # -- contents -----------------------------------------------------------------------------
     def get_arrays(self) -> dict[str, np.ndarray]:
-        """All arrays (read once from the repository, then cached on this instance; do not modify)."""
+        """All arrays (read once from the repository, then cached on this instance, read-only)."""
         cached = getattr(self, "_arrays", None)
         if cached is None:
             with self.base.repository.open(self.FILENAME, mode="rb") as handle:
                 with np.load(handle, allow_pickle=False) as npz:
                     cached = {name: npz[name] for name in npz.files}
+            for values in cached.values():
+                values.flags.writeable = False  # the cache must keep matching the stored file
             self._arrays = cached
         return cached
 
     def get_array(self, name: str) -> np.ndarray:
-        """One array: ``cell`` (Å), ``pbc``, ``numbers``, ``positions`` (Å) or a per-atom array."""
+        """One array (read-only; copy to modify): ``cell`` (Å), ``pbc``, ``numbers``, ``positions`` (Å)
+        or a per-atom array."""
         arrays = self.get_arrays()
         if name not in arrays:
             raise KeyError(f"no array {name!r}; this node has {sorted(arrays)}")
