@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from aiida import orm
 from ase import Atoms
-from ase.io import read, write
+from ase.io import read
 from click.testing import CliRunner
 
 from aiida_bzs.cli.data_large_structure import large_structure as verdi_large_structure
@@ -79,6 +79,7 @@ def test_attributes_and_queries(aiida_profile, polycrystal_like):
     assert node.elements == ["Ba", "S", "Zr"]
     assert node.composition == {"Ba": 600, "S": 1800, "Zr": 600}
     assert np.allclose(node.cell_lengths, polycrystal_like.cell.lengths())
+    assert np.allclose(node.base.attributes.get("cell_angles"), [90.0, 90.0, 90.0])
     assert node.cell_volume == pytest.approx(polycrystal_like.get_volume())
     from aiida_bzs.analysis.density import mass_density
 
@@ -95,6 +96,12 @@ def test_attributes_and_queries(aiida_profile, polycrystal_like):
     by_formula = orm.QueryBuilder().append(LargeStructureData, filters={"attributes.formula": "Ba4S12Zr4"},
                                            project="id").all(flat=True)
     assert small.pk in by_formula and node.pk not in by_formula
+
+
+def test_cluster_without_cell_has_no_density(aiida_profile):
+    node = LargeStructureData.from_ase(Atoms("S2", positions=[(0, 0, 0), (0, 0, 2.0)]))
+    assert node.cell_volume == 0.0 and node.density is None and node.pbc == (False, False, False)
+    assert node.formula == "S2" and node.formula_reduced == "S" and node.base.attributes.get("formula_units") == 2
 
 
 def test_hash_uses_content_not_atoms(aiida_profile):

@@ -54,8 +54,8 @@ def describe(node) -> str:
     density = f"{a['density']:.4f} g/cm³" if a["density"] is not None else "- (no cell volume)"
     composition = ", ".join(f"{el} {n}" for el, n in sorted(a["composition"].items()))
     return "\n".join([
-        f"LargeStructureData pk {node.pk}: {a['formula_reduced']} × {a['formula_units']} "
-        f"({a['formula']}), {a['n_atoms']} atoms",
+        (f"LargeStructureData pk {node.pk}: {a['formula_reduced']} × {a['formula_units']} "
+         f"({a['formula']}), {a['n_atoms']} atoms"),
         f"composition: {composition}",
         "cell lengths: " + "  ".join(f"{x:.4f}" for x in a["cell_lengths"]) + " Å;  angles: "
         + "  ".join(f"{x:.3f}" for x in a["cell_angles"]) + " °",

@@ -23,6 +23,7 @@ from aiida import orm
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from ase.formula import Formula
+from ase.geometry import cell_to_cellpar
 
 from ..analysis.density import AMU_PER_A3_IN_G_PER_CM3
 
@@ -190,22 +191,17 @@ class LargeStructureData(orm.Data):
         volume = abs(float(np.linalg.det(cell)))
         masses = content.get("masses")
         mass = float(masses.sum()) if masses is not None else float(counts @ atomic_masses[: MAX_Z + 1])
-        lengths = np.linalg.norm(cell, axis=1)
-        angles = []
-        for i, j in ((1, 2), (0, 2), (0, 1)):
-            denominator = lengths[i] * lengths[j]
-            cosine = float(cell[i] @ cell[j] / denominator) if denominator > 0 else 0.0
-            angles.append(float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))))
+        cellpar = cell_to_cellpar(cell)  # a, b, c (Å), α, β, γ (°); 90° next to a zero vector
         return {
-            "n_atoms": int(len(numbers)),
+            "n_atoms": len(numbers),
             "formula": formula.format("hill"),
             "formula_reduced": reduced.format("hill"),
-            "formula_units": int(units),
+            "formula_units": units,
             "composition": composition,
             "elements": sorted(composition),
             "cell": cell.tolist(),
-            "cell_lengths": lengths.tolist(),
-            "cell_angles": angles,
+            "cell_lengths": cellpar[:3].tolist(),
+            "cell_angles": cellpar[3:].tolist(),
             "cell_volume": volume,
             "pbc": [bool(p) for p in content["pbc"]],
             "density": mass / volume * AMU_PER_A3_IN_G_PER_CM3 if volume > 1e-9 else None,
@@ -271,9 +267,9 @@ class LargeStructureData(orm.Data):
         """All arrays (read once from the repository, then cached on this instance, read-only)."""
         cached = getattr(self, "_arrays", None)
         if cached is None:
-            with self.base.repository.open(self.FILENAME, mode="rb") as handle:
-                with np.load(handle, allow_pickle=False) as npz:
-                    cached = {name: npz[name] for name in npz.files}
+            with (self.base.repository.open(self.FILENAME, mode="rb") as handle,
+                  np.load(handle, allow_pickle=False) as npz):
+                cached = {name: npz[name] for name in npz.files}
             for values in cached.values():
                 values.flags.writeable = False  # the cache must keep matching the stored file
             self._arrays = cached
