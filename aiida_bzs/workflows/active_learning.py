@@ -34,15 +34,13 @@ from ..calculations.functions.active_learning import (
     take_indices,
 )
 from ..calculations.functions.sampling import combine_candidates
-from ..calculations.functions.structures import pnma_crystal, to_atoms
+from ..calculations.functions.structures import pnma_crystal, reference_crystal_problem
 from ..calculations.functions.training_set import merge_training_sets, split_training_set
 from ..calculations.pace_tools import activeset_builder, select_builder
 from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.potential_quality import check_potential_usable, describe_verdict, potential_verdict
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
-from ..structures.crystal import check_reference_crystal
-from ..structures.errors import StructureInputError
 from .fit import FitAceWorkChain, deep_update
 from .label import DftLabelWorkChain
 from .md_sampling import MdSamplingWorkChain
@@ -125,13 +123,7 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         if n_test < 1 or n_test >= len(training_set):
             return (f"test_fraction {settings['test_fraction']} of {len(training_set)} structures leaves "
                     f"{n_test} for the fixed test set; give a test_set or more structures")
-    crystal = inputs.get("crystal")
-    if crystal is not None:
-        try:
-            check_reference_crystal(to_atoms(crystal))
-        except StructureInputError as exc:
-            return f"crystal pk {crystal.pk}: {exc}"
-    return None
+    return reference_crystal_problem(inputs.get("crystal"), "crystal")
 
 
 class ActiveLearningWorkChain(WorkChain):

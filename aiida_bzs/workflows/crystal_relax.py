@@ -18,11 +18,9 @@ from aiida_quantumespresso.common.types import RelaxType
 from aiida_quantumespresso.workflows.pw.relax import PwRelaxWorkChain
 
 from ..analysis.reference_crystal import reference_summary
-from ..calculations.functions.structures import pnma_crystal, to_atoms, to_structure
+from ..calculations.functions.structures import pnma_crystal, reference_crystal_problem, to_atoms, to_structure
 from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.pseudos import PseudoFamilyError, load_family
-from ..structures.crystal import check_reference_crystal
-from ..structures.errors import StructureInputError
 from .protocols import ProtocolError, get_protocol
 from .pw_inputs import DEFAULT_WALLTIME, pw_parameters
 
@@ -70,12 +68,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         relax_settings(protocol.value if protocol is not None else None)
     except ProtocolError as exc:
         return str(exc)
-    structure = inputs.get("structure")
-    if structure is not None:
-        try:
-            check_reference_crystal(to_atoms(structure))
-        except StructureInputError as exc:
-            return f"structure pk {structure.pk}: {exc}"
+    problem = reference_crystal_problem(inputs.get("structure"), "structure")
+    if problem:
+        return problem
     family = inputs.get("pseudo_family")
     try:
         load_family(family.value if family is not None else None)

@@ -27,6 +27,7 @@ from aiida_bzs.analysis.md_programme import (MdInputError, apply_stage_defaults,
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.analysis.product_check import DEFAULT_CHECK, LARGE_STRUCTURE
 from aiida_bzs.calculations.functions import md as mdf
+from aiida_bzs.calculations.functions.structures import reference_crystal_problem
 from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
@@ -61,6 +62,9 @@ def validate_inputs(inputs, _ctx=None):
         if missing:
             return (f"the potential has no parameters for {missing} (it covers {potential.elements}); "
                     "use a potential fitted for every element of the structure")
+    problem = reference_crystal_problem(inputs.get("reference_crystal"), "reference_crystal")
+    if problem:
+        return problem
     threshold = inputs.get("gamma_threshold")
     if threshold is not None and threshold.value <= 0:
         return f"gamma_threshold must be > 0, got {threshold.value}"
@@ -106,11 +110,18 @@ class MeltQuenchWorkChain(WorkChain):
                         "starting structure's (g/cm³).")
         spec.input("product_check", valid_type=orm.Dict, required=False,
                    help="Thresholds of the product check (analysis/product_check.py DEFAULT_CHECK).")
+        spec.input("reference_crystal", valid_type=orm.StructureData, required=False,
+                   help="The crystal the product is compared with (e.g. bzs.crystal_relax's PBEsol reference); "
+                        "default the campaign's experimental Pnma cell.")
+        spec.input("ace_reference", valid_type=orm.Bool, default=lambda: orm.Bool(True),
+                   help="Also relax the reference crystal with the same potential (cell and positions) and give "
+                        "the density ratio against it: the study's same-potential comparison.")
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
             if_(cls.random_start)(cls.build_random_start),
             while_(cls.has_next_stage)(cls.run_stage, cls.inspect_stage),
+            if_(cls.should_relax_reference)(cls.relax_reference, cls.inspect_reference),
             cls.finalise,
         )
         spec.output("structure", valid_type=orm.StructureData, required=False, help="Final (amorphous) structure.")
@@ -120,6 +131,9 @@ class MeltQuenchWorkChain(WorkChain):
                     help="What the product is: classification (amorphous, recrystallised, gas_like, ...), "
                          "density ratio, Zr/Ba CN, g(r) long-range order vs the crystal.")
         spec.output("density", valid_type=orm.Float, required=False, help="Final density (g/cm³).")
+        spec.output("ace_crystal", valid_type=orm.StructureData, required=False,
+                    help="The reference crystal relaxed with the same potential (its density is the "
+                         "same-potential reference of the product's).")
         spec.output("history", valid_type=orm.ArrayData, required=False,
                     help="All stages end to end: time ps, temperature and target K, pressure bar, density g/cm³.")
         spec.output("plot", valid_type=orm.SinglefileData, required=False, help="Temperature and density curves (PNG).")
@@ -290,6 +304,36 @@ class MeltQuenchWorkChain(WorkChain):
                     return
         self.ctx.index += 1
 
+    def should_relax_reference(self):
+        return bool(self.inputs.ace_reference.value) and (self.ctx.failure is None or self.ctx.quenched is not None)
+
+    def relax_reference(self):
+        """The reference crystal relaxed (cell and positions) with the melt–quench's potential."""
+        from .relax import RelaxWorkChain
+
+        from aiida_bzs.calculations.functions.structures import pnma_crystal
+
+        crystal = self.inputs.reference_crystal if "reference_crystal" in self.inputs else pnma_crystal()
+        builder = RelaxWorkChain.get_builder()
+        builder.md = self.exposed_inputs(LammpsBaseWorkChain, namespace="md")
+        builder.structure = crystal
+        builder.potential = self.inputs.potential
+        builder.relax_type = orm.Str("cell")
+        builder.allow_unusable_potential = self.inputs.allow_unusable_potential
+        builder.metadata.call_link_label = "ace_reference_relax"
+        node = self.submit(builder)
+        self.report(f"relaxing the reference crystal with the same potential: {node.process_label}<{node.pk}>")
+        return ToContext(reference_relax=node)
+
+    def inspect_reference(self):
+        node = self.ctx.reference_relax
+        if node.is_finished_ok and "structure" in node.outputs:
+            self.ctx.ace_crystal = node.outputs.structure
+            self.out("ace_crystal", node.outputs.structure)
+        else:
+            self.report(f"WARNING: the same-potential crystal relaxation {node.process_label}<{node.pk}> failed "
+                        f"[{node.exit_status}] {node.exit_message}; the product is compared with the reference only")
+
     def finalise(self):
         """History, curves and report (also after a failure); the final structure and its density."""
         self.out("programme", self.ctx.programme_node)
@@ -323,10 +367,19 @@ class MeltQuenchWorkChain(WorkChain):
                         "on the structure (a job, not a calcfunction, at this size)")
             return None
         params = self.inputs.product_check if "product_check" in self.inputs else orm.Dict(DEFAULT_CHECK)
-        check = mdf.product_check(structure, params)
+        extra = {}
+        if "reference_crystal" in self.inputs:
+            extra["crystal"] = self.inputs.reference_crystal
+        if self.ctx.get("ace_crystal") is not None:
+            extra["ace_crystal"] = self.ctx.ace_crystal
+        check = mdf.product_check(structure, params, **extra)
         self.out("product_check", check)
         kind = check["classification"]
         reasons = "; ".join(check["reasons"])
+        if "density_ratio_ace" in check.get_dict():
+            self.report(f"density {check['product']['density']:.3f} g/cm³ = {check['density_ratio']:.1%} of the reference "
+                        f"crystal's, {check['density_ratio_ace']:.1%} of the crystal relaxed with the same potential "
+                        f"({check['ace_crystal_density']:.3f} g/cm³); the study: 92.5 %")
         if kind == "amorphous":
             self.report(f"product: amorphous ({reasons})")
         else:

@@ -14,6 +14,7 @@ fit verdict is "unusable" is refused unless ``allow_unusable_potential`` is set.
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, while_
@@ -32,11 +33,19 @@ from .protocols import get_protocol
 RELAX_TYPES = {"positions": None, "cell": "tri", "volume": "iso", "normal": "z"}
 
 
-def minimisation_stage(relax_type: str, settings: dict) -> dict:
-    """The minimisation stage for ``relax_type`` with tolerances from ``settings`` (protocol/overrides)."""
+def minimisation_stage(relax_type: str, settings: dict, orthogonal: bool = False) -> dict:
+    """The minimisation stage for ``relax_type`` with tolerances from ``settings`` (protocol/overrides).
+
+    An orthogonal box is written without tilt factors, and LAMMPS refuses ``box/relax tri`` on it
+    ("Cannot specify Pxy/Pxz/Pyz … with non-triclinic box"): ``cell`` then relaxes the three
+    lengths independently (``aniso``), which is all an orthorhombic cell has.
+    """
     if relax_type not in RELAX_TYPES:
         raise MdInputError(f"relax_type must be one of {sorted(RELAX_TYPES)}, got {relax_type!r}")
-    stage = {"name": f"relax_{relax_type}", "ensemble": "minimise", "box_relax": RELAX_TYPES[relax_type]}
+    coupling = RELAX_TYPES[relax_type]
+    if coupling == "tri" and orthogonal:
+        coupling = "aniso"
+    stage = {"name": f"relax_{relax_type}", "ensemble": "minimise", "box_relax": coupling}
     for key in ("etol", "ftol", "maxiter", "maxeval", "pressure", "vmax", "dump_interval"):
         if key in settings:
             stage[key] = settings[key]
@@ -123,7 +132,9 @@ class RelaxWorkChain(WorkChain):
 
     def setup(self):
         params = self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
-        self.ctx.stage = minimisation_stage(self.inputs.relax_type.value, params)
+        cell = np.asarray(self.inputs.structure.cell)
+        orthogonal = bool(np.allclose(cell - np.diag(np.diag(cell)), 0.0, atol=1e-8))
+        self.ctx.stage = minimisation_stage(self.inputs.relax_type.value, params, orthogonal=orthogonal)
         self.ctx.structure = self.inputs.structure
         self.ctx.iteration = 0
         self.ctx.converged = False

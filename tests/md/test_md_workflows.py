@@ -82,6 +82,28 @@ def test_melt_quench_chains_stages(lmp_code, tiny_potential, supercell):
     assert report["classification"] == check["classification"] == "recrystallised"
     assert check["lro_ratio"] > 1.0 and check["product"]["ba_cn"]["mean"] > 10
 
+    # density against the reference crystal and against the crystal relaxed with the same potential (#11)
+    ace_crystal = results["ace_crystal"]
+    relax = next(n for n in node.called if n.process_label == "RelaxWorkChain")
+    assert relax.inputs.potential.uuid == tiny_potential.uuid and relax.inputs.relax_type.value == "cell"
+    ace_density = ace_crystal.get_ase().get_masses().sum() / ace_crystal.get_cell_volume() * 1.66053906660
+    assert check["ace_crystal_density"] == pytest.approx(ace_density, rel=1e-6)
+    assert check["density_ratio_ace"] == pytest.approx(density / ace_density, rel=0.02)
+    assert check["reference"] == "experimental Pnma cell"
+
+
+def test_melt_quench_refuses_a_reference_that_is_not_pnma(lmp_code, tiny_potential, supercell):
+    """The reference crystal of the density ratio must be Pnma BaZrS3 with intact octahedra."""
+    from aiida import orm
+
+    from aiida_bzs.structures.crystal import cubic_perovskite
+
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(lmp_code, tiny_potential, supercell((1, 1, 1)),
+                                                            protocol="demo", overrides=QUICK_STAGES)
+    builder.reference_crystal = orm.StructureData(ase=cubic_perovskite())
+    with pytest.raises(ValueError, match="reference_crystal pk .*not Pnma"):
+        run_get_node(builder)
+
 
 @pytest.mark.slow
 def test_broken_potential_fails_with_report(lmp_code, collapse_potential, supercell):

@@ -144,13 +144,25 @@ def relax_summary(results: orm.Dict, **structures: orm.StructureData) -> dict:
 
 
 @calcfunction
-def product_check(structure: orm.StructureData, parameters: orm.Dict) -> orm.Dict:
-    """Is a melt–quench product amorphous, recrystallised or gas-like? (vs the Pnma crystal).
+def product_check(structure: orm.StructureData, parameters: orm.Dict, crystal: orm.StructureData | None = None,
+                  ace_crystal: orm.StructureData | None = None) -> orm.Dict:
+    """Is a melt–quench product amorphous, recrystallised or gas-like? (vs the crystal).
 
     Light glue around :func:`aiida_bzs.analysis.product_check.check_product` (density g/cm³,
-    Zr–S/Ba–S CN, g(r) long-range order); ``parameters`` are its thresholds. Meant for test- and
-    study-sized cells; above ``LARGE_STRUCTURE`` atoms the work chain skips it (a job's work).
+    Zr–S/Ba–S CN, g(r) long-range order); ``parameters`` are its thresholds. ``crystal``: the
+    reference compared with (e.g. the PBEsol-relaxed one; default the experimental Pnma cell);
+    ``ace_crystal``: the reference relaxed with the product's own potential, for the
+    same-potential density ratio ``density_ratio_ace``. Meant for test- and study-sized cells;
+    above ``LARGE_STRUCTURE`` atoms the work chain skips it (a job's work).
     """
+    from aiida_bzs.analysis.density import mass_density
     from aiida_bzs.analysis.product_check import check_product
 
-    return orm.Dict(check_product(atoms_from_structure(structure), parameters.get_dict()))
+    reference = atoms_from_structure(crystal) if crystal is not None else None
+    result = check_product(atoms_from_structure(structure), parameters.get_dict(), crystal=reference)
+    result["reference"] = f"StructureData {crystal.uuid}" if crystal is not None else "experimental Pnma cell"
+    if ace_crystal is not None:
+        density = mass_density(atoms_from_structure(ace_crystal))
+        result["ace_crystal_density"] = float(density)
+        result["density_ratio_ace"] = float(result["product"]["density"] / density)
+    return orm.Dict(result)

@@ -30,6 +30,21 @@ def to_atoms(structure: orm.StructureData):
     return atoms
 
 
+def reference_crystal_problem(structure: orm.StructureData | None, name: str) -> str | None:
+    """Why ``structure`` cannot serve as the reference crystal (not Pnma BaZrS3 with intact
+    octahedra), as an input validator's message naming the input ``name``; None if it can."""
+    from ...structures.crystal import check_reference_crystal
+    from ...structures.errors import StructureInputError
+
+    if structure is None:
+        return None
+    try:
+        check_reference_crystal(to_atoms(structure))
+    except StructureInputError as exc:
+        return f"{name} pk {structure.pk}: {exc}"
+    return None
+
+
 @calcfunction
 def pnma_crystal(lattice: orm.List | None = None) -> orm.StructureData:
     """The 20-atom Pnma BaZrS3 cell; ``lattice`` = [a, b, c] in Å (default the experimental cell)."""
