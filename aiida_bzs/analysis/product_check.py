@@ -22,7 +22,8 @@ Three looks at the product and the Pnma crystal (campaign.md sections 4–5, the
   over-coordinated in a denser phase) — a glass, but not the study's.
 
 Pure numerics (ASE in, dict out). Neighbour lists and g(r) scale linearly with atoms; for cells
-above ~20k atoms run it as a job (``aiida-pythonjob``), not inside the daemon.
+above ``LARGE_STRUCTURE_ATOMS`` (``aiida_bzs.common.structure_nodes``, 20k) run it as a job
+(``aiida-pythonjob``), not inside the daemon.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ DEFAULT_CHECK = {
     "amorphous_ba_cn_max": 8.0,            # mean Ba–S CN not above the crystal's 8
 }
 CLASSIFICATIONS = ("amorphous", "amorphous_atypical", "recrystallised", "gas_like", "collapsed")
-#: Atoms above which the check belongs in a job rather than a calcfunction.
-LARGE_STRUCTURE = 20_000
 
 
 def _smooth(r: np.ndarray, g: np.ndarray, sigma: float) -> np.ndarray:

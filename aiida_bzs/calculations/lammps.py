@@ -17,7 +17,7 @@ from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
 from aiida_bzs.analysis.md_sanity import SanityInputError, halt_commands, normalise_sanity
 from aiida_bzs.calculations import lammps_input as li
-from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
+from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
 #: ``timer timeout`` is set to this fraction of ``max_wallclock_seconds`` (so LAMMPS stops
@@ -107,7 +107,8 @@ class LammpsCalculation(CalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input("structure", valid_type=orm.StructureData, help="Starting structure (Å).")
+        spec.input("structure", valid_type=STRUCTURE_TYPES,
+                   help="Starting structure (Å): StructureData or, for 10⁵–10⁶ atoms, LargeStructureData.")
         spec.input("potential", valid_type=AcePotentialData, help="ACE potential (its .yace is used).")
         spec.input("parameters", valid_type=orm.Dict, validator=validate_parameters,
                    help="The stage: see aiida_bzs.analysis.md_programme.normalise_stage.")
@@ -127,7 +128,9 @@ class LammpsCalculation(CalcJob):
         options["input_filename"].default = li.INPUT
         options["output_filename"].default = STDOUT
 
-        spec.output("structure", valid_type=orm.StructureData, required=False, help="Final structure (Å).")
+        spec.output("structure", valid_type=STRUCTURE_TYPES, required=False,
+                    help="Final structure (Å): a LargeStructureData when the input was one or above "
+                         "LARGE_STRUCTURE_ATOMS atoms, else a StructureData.")
         spec.output("velocities", valid_type=orm.ArrayData, required=False, help="Final velocities (Å/ps).")
         spec.output("trajectory", valid_type=orm.TrajectoryData, required=False, help="Dumped frames.")
         spec.output("thermo", valid_type=orm.ArrayData, required=False,

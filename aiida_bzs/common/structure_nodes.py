@@ -24,6 +24,29 @@ from ..data.large_structure import LargeStructureData
 #: ``valid_type`` for process inputs that take a structure of any size (Å)
 STRUCTURE_TYPES = (orm.StructureData, LargeStructureData)
 
+#: Atoms above which a structure is "large": a process hands it back as a ``LargeStructureData``
+#: (storing a ``StructureData`` costs ~0.1 ms per atom), and per-structure checks belong in a job
+#: rather than a calcfunction (e.g. the melt-quench product check).
+LARGE_STRUCTURE_ATOMS = 20_000
+
+
+def structure_node(atoms: Atoms, large: bool):
+    """Unstored node of ``atoms``: a ``LargeStructureData`` if ``large``, else a ``StructureData``."""
+    return LargeStructureData.from_ase(atoms) if large else structure_from_atoms(atoms)
+
+
+def wants_large(n_atoms: int, template=None, threshold: int = LARGE_STRUCTURE_ATOMS) -> bool:
+    """Whether a structure of ``n_atoms`` derived from ``template`` (e.g. a job's input) should be a
+    ``LargeStructureData``: when the template is one, or above ``threshold`` atoms."""
+    return isinstance(template, LargeStructureData) or n_atoms > threshold
+
+
+def structure_n_atoms(structure) -> int:
+    """Number of atoms of either node type (attributes only; no array is read)."""
+    if isinstance(structure, LargeStructureData):
+        return structure.n_atoms
+    return len(_raw_attributes(structure).get("sites", []))
+
 
 def structure_from_atoms(atoms: Atoms) -> orm.StructureData:
     """Return an unstored ``StructureData`` equal to ``StructureData(ase=atoms)``.

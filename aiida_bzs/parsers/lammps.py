@@ -20,13 +20,27 @@ from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_sanity import SanityViolation, check_thermo
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.lammps import STDOUT, sanity_settings
-from aiida_bzs.common.structure_nodes import atoms_from_structure, structure_from_atoms
+from aiida_bzs.common.structure_nodes import LARGE_STRUCTURE_ATOMS, atoms_from_structure, structure_node, wants_large
 from aiida_bzs.parsers.lammps_output import parse_log, read_dump, read_final_data
 
 #: Units of the thermo arrays (stored as the ``units`` attribute of the ``thermo`` node).
 THERMO_UNITS = {"step": "", "time": "ps", "temperature": "K", "pressure": "bar", "potential_energy": "eV",
                 "kinetic_energy": "eV", "total_energy": "eV", "conserved_energy": "eV", "volume": "Å^3", "density": "g/cm^3",
                 "lx": "Å", "ly": "Å", "lz": "Å"}
+
+
+def final_structure(atoms: Atoms, start_node, threshold: int = LARGE_STRUCTURE_ATOMS):
+    """The unstored output node of the final ``atoms``: a ``LargeStructureData`` when the input
+    ``start_node`` was one or ``atoms`` has more than ``threshold`` atoms (a ``StructureData`` of
+    10⁵ atoms takes tens of seconds to store), else a ``StructureData``. A ``LargeStructureData``
+    keeps numbers, positions and non-standard masses only (velocities are the ``velocities``
+    output; LAMMPS's ids and types are not structure)."""
+    if not wants_large(len(atoms), start_node, threshold):
+        return structure_node(atoms, large=False)
+    packed = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    if "masses" in atoms.arrays and not np.allclose(atoms.arrays["masses"], packed.get_masses()):
+        packed.set_masses(atoms.arrays["masses"])
+    return structure_node(packed, large=True)
 
 
 class LammpsParser(Parser):
@@ -89,7 +103,7 @@ class LammpsParser(Parser):
         if li.FINAL_DATA in names:
             with self.retrieved.as_path(li.FINAL_DATA) as path:
                 final = li.rotate_back(read_final_data(path, species), start.cell[:])
-            self.out("structure", structure_from_atoms(final))
+            self.out("structure", final_structure(final, node.inputs.structure))
             if stage["ensemble"] != "minimise":
                 velocities = orm.ArrayData()
                 velocities.set_array("velocities", final.get_velocities() / li.ANGSTROM_PER_PS)
