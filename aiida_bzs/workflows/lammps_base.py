@@ -29,6 +29,7 @@ from aiida.plugins import CalculationFactory
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.functions.md import merge_segments
 from aiida_bzs.common.potential_quality import check_potential_usable
+from aiida_bzs.common.structure_nodes import summarise_structure
 
 LammpsCalculation = CalculationFactory("bzs.lammps")
 
@@ -227,7 +228,7 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         criterion = minimisation.get("criterion")
         if self.inputs.accept_unconverged_minimisation.value:
             return self._accept(node, f"minimisation stopped on '{criterion}' (accepted: accept_unconverged_minimisation)")
-        n_atoms = len(node.inputs.structure.sites)
+        n_atoms = summarise_structure(node.inputs.structure).n_atoms
         gain = (minimisation.get("energy_initial", 0.0) - minimisation.get("energy_final", 0.0)) / n_atoms
         if gain < MIN_PROGRESS:
             return self._accept(node, f"minimisation stopped on '{criterion}' and lowered the energy by only "

@@ -25,11 +25,12 @@ from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_programme import (MdInputError, apply_stage_defaults, build_programme,
                                              quench_stage_index, stage_duration_ps)
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
-from aiida_bzs.analysis.product_check import DEFAULT_CHECK, LARGE_STRUCTURE
+from aiida_bzs.analysis.product_check import DEFAULT_CHECK
 from aiida_bzs.calculations.functions import md as mdf
 from aiida_bzs.calculations.functions.structures import reference_crystal_problem
 from aiida_bzs.common.codes import load_code
-from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
+from aiida_bzs.common.structure_nodes import (LARGE_STRUCTURE_ATOMS, STRUCTURE_TYPES, atoms_from_structure,
+                                             summarise_structure)
 from aiida_bzs.data.ace_potential import AcePotentialData
 
 from .lammps_base import SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes, potential_gate
@@ -91,7 +92,7 @@ class MeltQuenchWorkChain(WorkChain):
         super().define(spec)
         spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=STAGE_INPUTS,
                            namespace_options={"help": "Inputs of every stage run: code, options, settings."})
-        spec.input("structure", valid_type=orm.StructureData, required=False,
+        spec.input("structure", valid_type=STRUCTURE_TYPES, required=False,
                    help="Starting structure (crystal supercell); with hard_sphere, only its composition and size.")
         spec.input("potential", valid_type=AcePotentialData, help="ACE potential.")
         spec.input("stages", valid_type=orm.List,
@@ -110,7 +111,7 @@ class MeltQuenchWorkChain(WorkChain):
                         "starting structure's (g/cm³).")
         spec.input("product_check", valid_type=orm.Dict, required=False,
                    help="Thresholds of the product check (analysis/product_check.py DEFAULT_CHECK).")
-        spec.input("reference_crystal", valid_type=orm.StructureData, required=False,
+        spec.input("reference_crystal", valid_type=STRUCTURE_TYPES, required=False,
                    help="The crystal the product is compared with (e.g. bzs.crystal_relax's PBEsol reference); "
                         "default the campaign's experimental Pnma cell.")
         spec.input("ace_reference", valid_type=orm.Bool, default=lambda: orm.Bool(True),
@@ -124,14 +125,14 @@ class MeltQuenchWorkChain(WorkChain):
             if_(cls.should_relax_reference)(cls.relax_reference, cls.inspect_reference),
             cls.finalise,
         )
-        spec.output("structure", valid_type=orm.StructureData, required=False, help="Final (amorphous) structure.")
-        spec.output("quenched_structure", valid_type=orm.StructureData, required=False,
+        spec.output("structure", valid_type=STRUCTURE_TYPES, required=False, help="Final (amorphous) structure.")
+        spec.output("quenched_structure", valid_type=STRUCTURE_TYPES, required=False,
                     help="Structure at the end of the quench (kept whatever the later stages do).")
         spec.output("product_check", valid_type=orm.Dict, required=False,
                     help="What the product is: classification (amorphous, recrystallised, gas_like, ...), "
                          "density ratio, Zr/Ba CN, g(r) long-range order vs the crystal.")
         spec.output("density", valid_type=orm.Float, required=False, help="Final density (g/cm³).")
-        spec.output("ace_crystal", valid_type=orm.StructureData, required=False,
+        spec.output("ace_crystal", valid_type=STRUCTURE_TYPES, required=False,
                     help="The reference crystal relaxed with the same potential (its density is the "
                          "same-potential reference of the product's).")
         spec.output("history", valid_type=orm.ArrayData, required=False,
@@ -139,7 +140,7 @@ class MeltQuenchWorkChain(WorkChain):
         spec.output("plot", valid_type=orm.SinglefileData, required=False, help="Temperature and density curves (PNG).")
         spec.output("programme", valid_type=orm.List, required=False, help="The stages with their step counts.")
         spec.output("report", valid_type=orm.Dict, required=False, help="Per-stage summary and failure report.")
-        spec.output_namespace("stage_structures", valid_type=orm.StructureData, dynamic=True,
+        spec.output_namespace("stage_structures", valid_type=STRUCTURE_TYPES, dynamic=True,
                               help="Final structure of each finished stage.")
         spec.output_namespace("gamma", valid_type=orm.ArrayData, dynamic=True,
                               help="Max extrapolation grade γ per frame of each MD stage.")
@@ -361,9 +362,9 @@ class MeltQuenchWorkChain(WorkChain):
 
     def _check_product(self, structure):
         """Compare the product with the crystal (calcfunction ``product_check``) and say loudly what it is."""
-        n_atoms = len(structure.sites)
-        if n_atoms > LARGE_STRUCTURE:
-            self.report(f"product check skipped: {n_atoms} atoms > {LARGE_STRUCTURE}; run `aiida-bzs analyse` "
+        n_atoms = summarise_structure(structure).n_atoms
+        if n_atoms > LARGE_STRUCTURE_ATOMS:
+            self.report(f"product check skipped: {n_atoms} atoms > {LARGE_STRUCTURE_ATOMS}; run `aiida-bzs analyse` "
                         "on the structure (a job, not a calcfunction, at this size)")
             return None
         params = self.inputs.product_check if "product_check" in self.inputs else orm.Dict(DEFAULT_CHECK)

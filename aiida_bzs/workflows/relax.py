@@ -23,7 +23,7 @@ from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.calculations.functions.md import relax_summary
 from aiida_bzs.common.codes import load_code
-from aiida_bzs.common.structure_nodes import summarise_structure
+from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
 from .lammps_base import SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes, potential_gate
@@ -83,7 +83,8 @@ class RelaxWorkChain(WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.expose_inputs(LammpsBaseWorkChain, namespace="md", exclude=STAGE_INPUTS)
-        spec.input("structure", valid_type=orm.StructureData, help="Structure to relax (Å).")
+        spec.input("structure", valid_type=STRUCTURE_TYPES,
+                   help="Structure to relax (Å): StructureData or LargeStructureData.")
         spec.input("potential", valid_type=AcePotentialData)
         spec.input("relax_type", valid_type=orm.Str, default=lambda: orm.Str("positions"),
                    help=f"One of {sorted(RELAX_TYPES)}.")
@@ -99,7 +100,8 @@ class RelaxWorkChain(WorkChain):
                         "around the input structure's density.")
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, while_(cls.should_run)(cls.run_relax, cls.inspect_relax), cls.results)
-        spec.output("structure", valid_type=orm.StructureData, help="Relaxed structure.")
+        spec.output("structure", valid_type=STRUCTURE_TYPES,
+                    help="Relaxed structure (a LargeStructureData when LAMMPS hands one back).")
         spec.output("energy", valid_type=orm.Float, help="Final potential energy (eV).")
         spec.output("trajectory", valid_type=orm.TrajectoryData, required=False)
         spec.output("results", valid_type=orm.Dict, help="Volumes per cycle (Å³), forces (eV/Å), stop criterion.")
@@ -132,20 +134,20 @@ class RelaxWorkChain(WorkChain):
 
     def setup(self):
         params = self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
-        cell = np.asarray(self.inputs.structure.cell)
+        atoms = atoms_from_structure(self.inputs.structure)
+        cell = np.asarray(atoms.cell[:])
         orthogonal = bool(np.allclose(cell - np.diag(np.diag(cell)), 0.0, atol=1e-8))
         self.ctx.stage = minimisation_stage(self.inputs.relax_type.value, params, orthogonal=orthogonal)
         self.ctx.structure = self.inputs.structure
         self.ctx.iteration = 0
         self.ctx.converged = False
-        self.ctx.volumes = [self.inputs.structure.get_cell_volume()]
+        self.ctx.volumes = [summarise_structure(self.inputs.structure).volume]
         self.ctx.runs = []
         sanity = normalise_sanity(self.inputs.sanity.get_dict() if "sanity" in self.inputs else None)
         if sanity["reference_density"] is None:
             from aiida_bzs.analysis.density import mass_density
-            from aiida_bzs.common.structure_nodes import atoms_from_structure
 
-            sanity["reference_density"] = mass_density(atoms_from_structure(self.inputs.structure))
+            sanity["reference_density"] = mass_density(atoms)
         self.ctx.sanity = orm.Dict(sanity)
         _, warning = potential_gate(self.inputs.potential, self.inputs.allow_unusable_potential)
         if warning:
@@ -178,7 +180,7 @@ class RelaxWorkChain(WorkChain):
             return self.exit_codes.ERROR_SUB_PROCESS_FAILED.format(pk=node.pk, detail=detail)
         self.ctx.structure = node.outputs.structure
         self.ctx.runs.append(node)
-        volume = self.ctx.structure.get_cell_volume()
+        volume = summarise_structure(self.ctx.structure).volume
         change = abs(volume - self.ctx.volumes[-1]) / self.ctx.volumes[-1]
         self.ctx.volumes.append(volume)
         self.ctx.converged = self.ctx.stage["box_relax"] is None or change < self.inputs.volume_convergence.value

@@ -16,7 +16,8 @@ from aiida_bzs.analysis import md_history
 from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_programme import build_programme
 from aiida_bzs.analysis.extrapolation import RELIABLE_GAMMA, max_gamma_per_frame
-from aiida_bzs.common.structure_nodes import atoms_from_structure
+from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
+from aiida_bzs.data.large_structure import LargeStructureData
 from aiida_bzs.structures.random_start import hard_sphere_box
 
 from .structures import to_structure
@@ -48,7 +49,7 @@ def hard_sphere_start(parameters: orm.Dict) -> orm.StructureData:
 
 
 @calcfunction
-def structure_density(structure: orm.StructureData) -> orm.Float:
+def structure_density(structure: orm.StructureData | LargeStructureData) -> orm.Float:
     """Mass density of a periodic structure in g/cm³."""
     return orm.Float(mass_density(atoms_from_structure(structure)))
 
@@ -123,7 +124,7 @@ def merge_segments(**segments) -> dict:
 
 
 @calcfunction
-def relax_summary(results: orm.Dict, **structures: orm.StructureData) -> dict:
+def relax_summary(results: orm.Dict, **structures: orm.StructureData | LargeStructureData) -> dict:
     """Energy (eV) and summary of a relaxation from its last minimisation's results.
 
     ``structures`` keyed ``structure_<k>`` (k = 0 the input) give the volume (Å³) after each cycle.
@@ -132,7 +133,7 @@ def relax_summary(results: orm.Dict, **structures: orm.StructureData) -> dict:
     minimisation = data.get("minimisation", {})
     order = sorted(structures, key=lambda key: int(key.rsplit("_", 1)[1]))
     summary = {
-        "volumes": [structures[key].get_cell_volume() for key in order],
+        "volumes": [summarise_structure(structures[key]).volume for key in order],
         "energy": data["potential_energy"],
         "pressure": data.get("pressure"),
         "force_norm": minimisation.get("force_norm_final"),
@@ -144,8 +145,9 @@ def relax_summary(results: orm.Dict, **structures: orm.StructureData) -> dict:
 
 
 @calcfunction
-def product_check(structure: orm.StructureData, parameters: orm.Dict, crystal: orm.StructureData | None = None,
-                  ace_crystal: orm.StructureData | None = None) -> orm.Dict:
+def product_check(structure: orm.StructureData | LargeStructureData, parameters: orm.Dict,
+                  crystal: orm.StructureData | LargeStructureData | None = None,
+                  ace_crystal: orm.StructureData | LargeStructureData | None = None) -> orm.Dict:
     """Is a melt–quench product amorphous, recrystallised or gas-like? (vs the crystal).
 
     Light glue around :func:`aiida_bzs.analysis.product_check.check_product` (density g/cm³,
@@ -153,14 +155,14 @@ def product_check(structure: orm.StructureData, parameters: orm.Dict, crystal: o
     reference compared with (e.g. the PBEsol-relaxed one; default the experimental Pnma cell);
     ``ace_crystal``: the reference relaxed with the product's own potential, for the
     same-potential density ratio ``density_ratio_ace``. Meant for test- and study-sized cells;
-    above ``LARGE_STRUCTURE`` atoms the work chain skips it (a job's work).
+    above ``LARGE_STRUCTURE_ATOMS`` atoms the work chain skips it (a job's work).
     """
     from aiida_bzs.analysis.density import mass_density
     from aiida_bzs.analysis.product_check import check_product
 
     reference = atoms_from_structure(crystal) if crystal is not None else None
     result = check_product(atoms_from_structure(structure), parameters.get_dict(), crystal=reference)
-    result["reference"] = f"StructureData {crystal.uuid}" if crystal is not None else "experimental Pnma cell"
+    result["reference"] = f"{type(crystal).__name__} {crystal.uuid}" if crystal is not None else "experimental Pnma cell"
     if ace_crystal is not None:
         density = mass_density(atoms_from_structure(ace_crystal))
         result["ace_crystal_density"] = float(density)
