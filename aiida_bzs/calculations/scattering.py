@@ -24,14 +24,20 @@ from aiida.engine import CalcJob
 from ..analysis.errors import AnalysisInputError
 from ..analysis.scattering_formfactors import check_elements
 from ..analysis.scattering_params import resolve_partials, validate_parameters
+from ..common.structure_nodes import STRUCTURE_TYPES, structure_n_atoms
+from ..data.large_structure import LargeStructureData
 from ..scripts.scatter_files import PARAMETERS_FILENAME, RESULT_FILENAME, STRUCTURE_FILENAME, write_xyz
 
 STDOUT_FILENAME = "aiida.out"
 
 
-def structure_arrays(structure: orm.StructureData) -> tuple[list[str], list]:
+def structure_arrays(structure: orm.StructureData | LargeStructureData) -> tuple[list[str], list]:
     """Element symbol and Cartesian position (Å) of every site, read straight from the attributes
-    (fast for 10⁵–10⁶ sites); raises for alloy or vacancy kinds (no single form factor)."""
+    (fast for 10⁵–10⁶ sites) or a ``LargeStructureData``'s arrays; raises for alloy or vacancy
+    kinds (no single form factor)."""
+    if isinstance(structure, LargeStructureData):
+        atoms = structure.get_ase()
+        return atoms.get_chemical_symbols(), atoms.positions
     kinds = {kind.name: kind for kind in structure.kinds}
     odd = [k.name for k in kinds.values() if k.is_alloy or k.has_vacancies]
     if odd:
@@ -40,14 +46,16 @@ def structure_arrays(structure: orm.StructureData) -> tuple[list[str], list]:
     return [kinds[site["kind_name"]].symbol for site in sites], [site["position"] for site in sites]
 
 
-def structure_symbols(structure: orm.StructureData) -> list[str]:
+def structure_symbols(structure: orm.StructureData | LargeStructureData) -> list[str]:
     """Element symbol of every site (see :func:`structure_arrays`)."""
     return structure_arrays(structure)[0]
 
 
-def validate_structure(structure: orm.StructureData, _) -> str | None:
+def validate_structure(structure: orm.StructureData | LargeStructureData, _) -> str | None:
     """Port validator: a non-empty structure of plain elements."""
-    if not structure.base.attributes.get("sites", []):
+    if isinstance(structure, LargeStructureData):
+        return None  # at least one atom of known elements by construction
+    if not structure_n_atoms(structure):
         return "the structure is empty: it has no sites to scatter from"
     try:
         structure_symbols(structure)
@@ -76,7 +84,9 @@ def _structure_facts(inputs) -> tuple[list[str], list[bool]] | None:
     """(elements, pbc) of whichever structure input is given; None if unknown (plain file)."""
     if "structure" in inputs:
         structure = inputs["structure"]
-        if not structure.base.attributes.get("sites", []):
+        if isinstance(structure, LargeStructureData):
+            return structure.elements, list(structure.pbc)
+        if not structure_n_atoms(structure):
             return None
         return sorted(set(structure_symbols(structure))), list(structure.pbc)
     node = inputs["structure_file"]
@@ -110,7 +120,7 @@ class ScatteringCalculation(CalcJob):
     def define(cls, spec):
         """Inputs: structure, parameters (Dict); outputs: iq, sq, fq, gr, partials, output_parameters."""
         super().define(spec)
-        spec.input("structure", valid_type=orm.StructureData, required=False, validator=validate_structure,
+        spec.input("structure", valid_type=STRUCTURE_TYPES, required=False, validator=validate_structure,
                    help="Atoms to scatter from (Å). The cell is ignored unless mode is 'periodic'.")
         spec.input("structure_file", valid_type=orm.SinglefileData, required=False, validator=validate_structure_file,
                    help="The same as the runner's extended XYZ (calcfunction bzs.scattering.structure_to_xyz): "

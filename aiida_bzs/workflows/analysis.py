@@ -21,7 +21,7 @@ from ..analysis.rdf import RDF_BIN_WIDTH, RDF_R_MAX
 from ..analysis.errors import AnalysisInputError
 from ..analysis.standard import CONTACT_SPECIES, bonds_to_dict, parse_bonds
 from ..calculations.functions import analysis as functions
-from ..common.structure_nodes import summarise_structure
+from ..common.structure_nodes import STRUCTURE_TYPES, summarise_structure
 
 
 def validate_inputs(inputs, _ctx=None) -> str | None:
@@ -60,8 +60,9 @@ class StructureAnalysisWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input_namespace("structures", valid_type=orm.StructureData, dynamic=True,
-                             help="Structures by key, e.g. crystal, amorphous; keys label the plots.")
+        spec.input_namespace("structures", valid_type=STRUCTURE_TYPES, dynamic=True,
+                             help="Structures by key, e.g. crystal, amorphous; keys label the plots "
+                                  "(StructureData or LargeStructureData).")
         spec.input("bonds", valid_type=orm.Dict,
                    default=lambda: orm.Dict(bonds_to_dict(BOND_CUTOFFS)),
                    help="{'Centre-Neighbour': cut-off in Å}; CN, bond lengths and angles per bond.")

@@ -1,9 +1,9 @@
 """``ScatteringWorkChain`` (``bzs.scattering``): structures → patterns → comparisons → one plot.
 
-Any number of StructureData (crystal, nanoparticles, amorphous, polycrystals) under labels in
-``structures``; one ScatteringCalculation each (big ones on ``gpu_code`` with device 'cuda'),
-then, as calcfunctions: the XRD window in 2θ, the Scherrer size of each pattern, the fits to
-measured XRD/PDF data (Rwp) and a figure-4-style overlay PNG. Numbers come from
+Any number of StructureData or LargeStructureData (crystal, nanoparticles, amorphous,
+polycrystals) under labels in ``structures``; one ScatteringCalculation each (big ones on
+``gpu_code`` with device 'cuda'), then, as calcfunctions: the XRD window in 2θ, the Scherrer
+size of each pattern, the fits to measured XRD/PDF data (Rwp) and a figure-4-style overlay PNG. Numbers come from
 ``protocols/scattering.yaml`` via :meth:`get_builder_from_protocol`; nothing is computed here.
 """
 
@@ -21,6 +21,7 @@ from ..calculations.functions.scattering import (
 )
 from ..calculations.scattering import ScatteringCalculation
 from ..common.codes import code_label, load_code
+from ..common.structure_nodes import STRUCTURE_TYPES, structure_n_atoms
 from .protocols import get_protocol
 
 PROTOCOL = "scattering"
@@ -39,7 +40,7 @@ def validate_structures(structures, _) -> str | None:
     """At least one structure, none empty."""
     if not structures:
         return "give at least one structure under `structures`"
-    empty = [label for label, node in structures.items() if not node.base.attributes.get("sites", [])]
+    empty = [label for label, node in structures.items() if not structure_n_atoms(node)]
     if empty:
         return f"structures {empty} have no sites"
     return None
@@ -89,8 +90,9 @@ class ScatteringWorkChain(WorkChain):
         """Inputs: structures (namespace), code, parameters, xrd/compare/scherrer/plot settings,
         optional measured_xrd / measured_pdf; outputs per label and one plot."""
         super().define(spec)
-        spec.input_namespace("structures", valid_type=orm.StructureData, dynamic=True,
-                             validator=validate_structures, help="label → structure (any StructureData)")
+        spec.input_namespace("structures", valid_type=STRUCTURE_TYPES, dynamic=True,
+                             validator=validate_structures,
+                             help="label → structure (StructureData or LargeStructureData)")
         spec.input("code", valid_type=orm.AbstractCode, required=False,
                    help=f"aiida-bzs-scatter code; default {code_label('bzs_scatter')}")
         spec.input("gpu_code", valid_type=orm.AbstractCode, required=False,

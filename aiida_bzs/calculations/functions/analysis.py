@@ -21,6 +21,7 @@ from ...analysis import density as _density
 from ...analysis import rdf as _rdf
 from ...analysis.standard import StructureAnalysis, analyse_structure, parse_bonds
 from ...common.structure_nodes import atoms_from_structure
+from ...data.large_structure import LargeStructureData
 
 
 def _array_node(arrays: dict[str, np.ndarray], **attributes) -> orm.ArrayData:
@@ -85,14 +86,14 @@ def contacts_node(result: _contacts.CloseContacts) -> orm.ArrayData:
 
 
 @calcfunction
-def mass_density(structure: orm.StructureData) -> orm.Dict:
+def mass_density(structure: orm.StructureData | LargeStructureData) -> orm.Dict:
     """Mass density (g/cm³), number density (Å⁻³) and volume (Å³) of a 3D-periodic structure."""
     return density_node(atoms_from_structure(structure))
 
 
 @calcfunction
 def coordination(
-    structure: orm.StructureData, centre: orm.Str, neighbour: orm.Str, cutoff: orm.Float
+    structure: orm.StructureData | LargeStructureData, centre: orm.Str, neighbour: orm.Str, cutoff: orm.Float
 ) -> orm.ArrayData:
     """Per-atom CN and mean bond length (Å) of ``centre`` by ``neighbour`` within ``cutoff`` (Å).
 
@@ -105,7 +106,7 @@ def coordination(
 
 @calcfunction
 def radial_distribution(
-    structure: orm.StructureData, r_max: orm.Float, bin_width: orm.Float
+    structure: orm.StructureData | LargeStructureData, r_max: orm.Float, bin_width: orm.Float
 ) -> orm.ArrayData:
     """Total and partial g(r) up to ``r_max`` (Å) in bins of ``bin_width`` (Å).
 
@@ -117,7 +118,7 @@ def radial_distribution(
 
 @calcfunction
 def bond_angle_distribution(
-    structure: orm.StructureData,
+    structure: orm.StructureData | LargeStructureData,
     centre: orm.Str,
     neighbour: orm.Str,
     cutoff: orm.Float,
@@ -134,7 +135,7 @@ def bond_angle_distribution(
 
 @calcfunction
 def close_contacts(
-    structure: orm.StructureData, species: orm.Str, cutoff: orm.Float
+    structure: orm.StructureData | LargeStructureData, species: orm.Str, cutoff: orm.Float
 ) -> orm.ArrayData:
     """Like-atom close contacts (e.g. S–S < 2.5 Å).
 
@@ -150,7 +151,7 @@ def close_contacts(
 
 @calcfunction
 def standard_analysis(
-    structure: orm.StructureData,
+    structure: orm.StructureData | LargeStructureData,
     bonds: orm.Dict,
     contact_species: orm.Str,
     contact_cutoff: orm.Float,

@@ -19,10 +19,11 @@ from ...analysis.scattering_compare import fit_scale
 from ...analysis.scattering_peaks import SCHERRER_K, scherrer_size
 from ...analysis.scattering_plot import Curve, Panel, overlay_figure
 from ...analysis.scattering_units import check_q_window, resolve_wavelength, two_theta_from_q
+from ...data.large_structure import LargeStructureData
 
 
 @calcfunction
-def structure_to_xyz(structure: orm.StructureData) -> orm.SinglefileData:
+def structure_to_xyz(structure: orm.StructureData | LargeStructureData) -> orm.SinglefileData:
     """The structure as the runner's extended-XYZ input file (positions and cell in Å).
 
     Why: a CalcJob whose input is a 10⁵-atom StructureData pays for decoding all its sites at
