@@ -44,9 +44,11 @@ def resolve_structure(identifier: str, types: list[str] | None):
     except (NotExistent, MultipleObjectsError, ValueError) as exc:
         raise click.BadParameter(f"{identifier!r} is neither a file nor a node ({exc})",
                                  param_hint="STRUCTURE") from None
-    if not isinstance(node, orm.StructureData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a StructureData",
-                                 param_hint="STRUCTURE")
+    from ..common.structure_nodes import STRUCTURE_TYPES
+
+    if not isinstance(node, STRUCTURE_TYPES):
+        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a StructureData "
+                                 "or LargeStructureData", param_hint="STRUCTURE")
     return node, structure_name(node)
 
 
