@@ -133,7 +133,7 @@ class CrystalRelaxWorkChain(WorkChain):
         parameters["CELL"] = {"press_conv_thr": settings["press_conv_thr"], "cell_dofree": "all"}
         nproc = self.inputs.num_mpiprocs.value
         options = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": nproc},
-                   "max_wallclock_seconds": DEFAULT_WALLTIME, "withmpi": nproc > 1}
+                   "max_wallclock_seconds": int(settings.get("walltime", DEFAULT_WALLTIME)), "withmpi": nproc > 1}
         if "options" in self.inputs:
             options.update(self.inputs.options.get_dict())
         base = {"pseudo_family": family.label, "kpoints_distance": settings["pw"]["kpoints_distance"],
