@@ -70,7 +70,7 @@ def test_real_vc_relax_feeds_the_builders(bzs_code, pseudo_family):
     assert node.is_finished_ok, node.exit_message
     summary = node.outputs.summary.get_dict()
     assert summary["problems"] == [] and summary["spacegroup"] == "Pnma"
-    assert summary["max_force"] < 0.6  # forc_conv_thr 0.02 Ry/bohr = 0.51 eV/Å
+    assert summary["max_force"] < 1.3 * 3**0.5  # forc_conv_thr 0.05 Ry/bohr = 1.29 eV/Å per component
     reference = node.outputs.reference
     lattice = reference.cell_lengths
     assert lattice == pytest.approx(summary["lattice"])
