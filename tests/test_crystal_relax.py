@@ -74,8 +74,8 @@ def test_real_vc_relax_feeds_the_builders(bzs_code, pseudo_family):
     reference = node.outputs.reference
     lattice = reference.cell_lengths
     assert lattice == pytest.approx(summary["lattice"])
-    relax = node.called[-1] if node.called[-1].process_label == "PwRelaxWorkChain" else None
-    assert relax is not None and relax.inputs.base_relax.pw.parameters["CONTROL"]["calculation"] == "vc-relax"
+    relax = next(n for n in node.called if n.process_label == "PwRelaxWorkChain")
+    assert relax.inputs.base_relax.pw.parameters["CONTROL"]["calculation"] == "vc-relax"
     cells = generate_perturbed(reference, orm.Dict({"count": 2, "repeat": [1, 2, 1], "max_strain": 0.01,
                                                      "rattle_stdev": 0.02, "seed": 1}))
     first = cells["perturbed_0000"]
