@@ -33,3 +33,32 @@ def get_protocol(name: str, protocol: str | None = None) -> dict:
 def list_protocols(name: str) -> list[str]:
     """Names of the presets in ``name``.yaml."""
     return sorted(_load(name)["protocols"])
+
+
+class ProtocolOverrideError(ValueError):
+    """An override names a key that the protocol does not have (a typo would be silently ignored)."""
+
+
+def recursive_merge(base: dict, overrides: dict | None, strict: bool = False, _path: str = "") -> dict:
+    """Return ``base`` updated by ``overrides``, nested dictionaries merged key by key.
+
+    The one merge used for every protocol override in the package. Neither argument is modified.
+    With ``strict`` an override key that ``base`` lacks (at any depth) raises
+    :class:`ProtocolOverrideError` naming its full path and the keys that exist, so a misspelt
+    override fails before any job starts instead of being ignored. Values that are not
+    dictionaries (lists included) replace the base value whole.
+    """
+    merged = {key: (recursive_merge(value, None) if isinstance(value, dict) else value)
+              for key, value in base.items()}
+    for key, value in (overrides or {}).items():
+        path = f"{_path}.{key}" if _path else str(key)
+        if key not in merged:
+            if strict:
+                raise ProtocolOverrideError(
+                    f"unknown protocol override {path!r}; keys here: {sorted(map(str, base))}")
+            merged[key] = recursive_merge(value, None) if isinstance(value, dict) else value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = recursive_merge(merged[key], value, strict, path)
+        else:
+            merged[key] = value
+    return merged
