@@ -97,3 +97,69 @@ def analyse_structure(
         bar.update()
     bar.close()
     return StructureAnalysis(len(atoms), density, cns, adfs, rdf, contacts)
+
+
+# --- results as plain payloads (the job runner writes them, the parser turns them into nodes) ----
+
+#: A payload: (kind, attributes, arrays); kind 'dict' (a Dict of the attributes) or 'array'
+#: (an ArrayData of the arrays, with the attributes set on it).
+Payload = tuple[str, dict, dict]
+
+
+def density_payload(atoms: Atoms) -> Payload:
+    """Density (g/cm³), number density (Å⁻³), volume (Å³) and atom counts of ``atoms``."""
+    import numpy as np
+
+    from .density import number_density
+
+    symbols, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
+    return "dict", {
+        "density": mass_density(atoms),
+        "number_density": number_density(atoms),
+        "volume": float(atoms.get_volume()),
+        "n_atoms": len(atoms),
+        "counts": {str(s): int(n) for s, n in zip(symbols, counts)},
+    }, {}
+
+
+def coordination_payload(result: Coordination) -> Payload:
+    """Per-atom CN arrays, histogram and bond length per CN (Å), with the means as attributes."""
+    import numpy as np
+
+    centres = result.cn >= 0
+    return "array", {
+        "centre": result.centre,
+        "neighbour": result.neighbour,
+        "cutoff": result.cutoff,
+        "n_centres": int(centres.sum()),
+        "mean_cn": float(result.cn[centres].mean()) if centres.any() else 0.0,
+        "mean_bond_length": float(np.nanmean(result.bond_length)) if (result.cn > 0).any() else None,
+    }, result.to_arrays()
+
+
+def rdf_payload(result: RadialDistribution) -> Payload:
+    """g(r) arrays (r in Å) with the species counts and binning (Å) as attributes."""
+    return "array", {"counts": result.counts, "r_max": float(result.r[-1] + result.bin_width / 2),
+                     "bin_width": result.bin_width}, result.to_arrays()
+
+
+def angles_payload(result: BondAngleDistribution) -> Payload:
+    """Angle histogram arrays (°) with the bond and number of angles as attributes."""
+    return "array", {"centre": result.centre, "neighbour": result.neighbour, "cutoff": result.cutoff,
+                     "n_angles": result.n_angles}, result.to_arrays()
+
+
+def contacts_payload(result: CloseContacts) -> Payload:
+    """Per-atom contact counts and pair distances (Å), with the summary as attributes."""
+    return "array", dict(result.summary()), {"per_atom": result.per_atom, "distances": result.distances}
+
+
+def analysis_payloads(atoms: Atoms, result: StructureAnalysis) -> dict[str, Payload]:
+    """Every output of the standard analysis of ``atoms`` by name: ``density``, ``rdf``,
+    ``contacts``, ``coordination_<C>_<N>`` and ``angles_<C>_<N>`` per bond."""
+    out = {"density": density_payload(atoms), "rdf": rdf_payload(result.rdf),
+           "contacts": contacts_payload(result.contacts)}
+    for (centre, neighbour), cn in result.coordination.items():
+        out[f"coordination_{centre}_{neighbour}"] = coordination_payload(cn)
+        out[f"angles_{centre}_{neighbour}"] = angles_payload(result.angles[(centre, neighbour)])
+    return out

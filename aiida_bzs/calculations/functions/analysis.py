@@ -17,14 +17,29 @@ from aiida.engine import calcfunction
 from ...analysis import angles as _angles
 from ...analysis import contacts as _contacts
 from ...analysis import coordination as _coordination
-from ...analysis import density as _density
 from ...analysis import rdf as _rdf
-from ...analysis.standard import StructureAnalysis, analyse_structure, parse_bonds
+from ...analysis.standard import (
+    Payload,
+    StructureAnalysis,
+    analyse_structure,
+    analysis_payloads,
+    angles_payload,
+    contacts_payload,
+    coordination_payload,
+    density_payload,
+    parse_bonds,
+    rdf_payload,
+)
 from ...common.structure_nodes import atoms_from_structure
 from ...data.large_structure import LargeStructureData
 
 
-def _array_node(arrays: dict[str, np.ndarray], **attributes) -> orm.ArrayData:
+def payload_node(payload: Payload) -> orm.Dict | orm.ArrayData:
+    """The node of a result payload (:mod:`aiida_bzs.analysis.standard`): a Dict, or an
+    ArrayData with the payload's attributes set (so the scalars can be queried)."""
+    kind, attributes, arrays = payload
+    if kind == "dict":
+        return orm.Dict(attributes)
     node = orm.ArrayData()
     for name, array in arrays.items():
         node.set_array(name, np.asarray(array))
@@ -33,53 +48,32 @@ def _array_node(arrays: dict[str, np.ndarray], **attributes) -> orm.ArrayData:
     return node
 
 
-# --- pure result → node (shared by the single calcfunctions and ``standard_analysis``) -------
+# --- pure result → node (shared by the single calcfunctions and the analysis job's parser) ----
 
 
 def density_node(atoms) -> orm.Dict:
     """Density (g/cm³), number density (Å⁻³), volume (Å³), atom counts of ``atoms``."""
-    symbols, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
-    return orm.Dict(
-        {
-            "density": _density.mass_density(atoms),
-            "number_density": _density.number_density(atoms),
-            "volume": float(atoms.get_volume()),
-            "n_atoms": len(atoms),
-            "counts": {str(s): int(n) for s, n in zip(symbols, counts)},
-        }
-    )
+    return payload_node(density_payload(atoms))
 
 
 def coordination_node(result: _coordination.Coordination) -> orm.ArrayData:
     """Per-atom CN arrays, histogram and bond length per CN, with the means as attributes."""
-    centres = result.cn >= 0
-    return _array_node(
-        result.to_arrays(),
-        centre=result.centre,
-        neighbour=result.neighbour,
-        cutoff=result.cutoff,
-        n_centres=int(centres.sum()),
-        mean_cn=float(result.cn[centres].mean()) if centres.any() else 0.0,
-        mean_bond_length=float(np.nanmean(result.bond_length)) if (result.cn > 0).any() else None,
-    )
+    return payload_node(coordination_payload(result))
 
 
 def rdf_node(result: _rdf.RadialDistribution) -> orm.ArrayData:
     """g(r) arrays with the species counts and binning as attributes."""
-    return _array_node(result.to_arrays(), counts=result.counts, r_max=float(result.r[-1]
-                       + result.bin_width / 2), bin_width=result.bin_width)
+    return payload_node(rdf_payload(result))
 
 
 def angles_node(result: _angles.BondAngleDistribution) -> orm.ArrayData:
     """Angle histogram arrays with the bond and number of angles as attributes."""
-    return _array_node(result.to_arrays(), centre=result.centre, neighbour=result.neighbour,
-                       cutoff=result.cutoff, n_angles=result.n_angles)
+    return payload_node(angles_payload(result))
 
 
 def contacts_node(result: _contacts.CloseContacts) -> orm.ArrayData:
     """Per-atom contact counts and pair distances, with the summary as attributes."""
-    return _array_node({"per_atom": result.per_atom, "distances": result.distances},
-                       **result.summary())
+    return payload_node(contacts_payload(result))
 
 
 # --- one calcfunction per analysis ------------------------------------------------------------
@@ -176,15 +170,7 @@ def standard_analysis(
         bin_width=rdf_bin_width.value,
         adf_bins=adf_bins.value,
     )
-    outputs = {
-        "density": density_node(atoms),
-        "rdf": rdf_node(result.rdf),
-        "contacts": contacts_node(result.contacts),
-    }
-    for (centre, neighbour), cn in result.coordination.items():
-        outputs[f"coordination_{centre}_{neighbour}"] = coordination_node(cn)
-        outputs[f"angles_{centre}_{neighbour}"] = angles_node(result.angles[(centre, neighbour)])
-    return outputs
+    return {name: payload_node(payload) for name, payload in analysis_payloads(atoms, result).items()}
 
 
 # --- rebuilding pure results from nodes (for plots and tables) ---------------------------------

@@ -1,0 +1,293 @@
+"""Python jobs: the heavy numerics of the campaign as CalcJobs of ``aiida-bzs-job``.
+
+Extrapolation grades of frames, parity of a potential on a dataset, the standard analysis of a
+300k-atom structure and the active-learning exploration grow with atoms × frames, so they do not
+run in the AiiDA daemon as calcfunctions: they are jobs on a computer (a code for
+``aiida-bzs-job`` there, ``bzs_job@<computer>``), with the scheduler's resources and wall time,
+and their inputs and outputs in the graph like any code's. The runner
+(:mod:`aiida_bzs.scripts.job`) imports no AiiDA; the parsers (:mod:`aiida_bzs.parsers.jobs`)
+turn its files into nodes.
+
+Inputs reach the folder without decoding big nodes in the daemon: a ``TrainingSetData`` or
+``LargeStructureData`` repository file is copied as is (``local_copy_list``); only a
+``StructureData`` or ``TrajectoryData`` is packed here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+
+from ..analysis import dataset as ds
+from ..common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure
+from ..data.ace_potential import FILENAMES as POTENTIAL_FILES
+from ..data.ace_potential import AcePotentialData
+from ..data.large_structure import LargeStructureData
+from ..data.training_set import TrainingSetData
+from ..scripts import job as runner
+
+#: Wall time (s) of a job when neither the caller nor a protocol gives one.
+DEFAULT_WALLTIME = 3600
+
+
+def _pack_trajectory(trajectory: orm.TrajectoryData) -> dict[str, np.ndarray]:
+    """Frames of a trajectory as a packed set (positions Å, cells Å), without building Atoms."""
+    positions = np.asarray(trajectory.get_positions(), dtype=float)
+    n_frames, n_atoms = positions.shape[:2]
+    from ase.data import atomic_numbers
+
+    numbers = np.array([atomic_numbers[s] for s in trajectory.symbols], dtype=np.int16)
+    cells = trajectory.get_cells()
+    cells = np.zeros((n_frames, 3, 3)) if cells is None else np.asarray(cells, dtype=float)
+    pbc = np.repeat((np.abs(cells).sum(axis=(1, 2)) > 0)[:, None], 3, axis=1)
+    return {
+        "numbers": np.tile(numbers, n_frames), "positions": positions.reshape(-1, 3),
+        "forces": np.full((n_frames * n_atoms, 3), np.nan), "natoms": np.full(n_frames, n_atoms, dtype=np.int64),
+        "cells": cells, "pbc": pbc, "energy": np.full(n_frames, np.nan), "stress": np.full((n_frames, 6), np.nan),
+        "config_type": np.array(["frame"] * n_frames), "source_uuid": np.array([trajectory.uuid] * n_frames),
+    }
+
+
+def frames_copy(node, folder, filename: str = runner.FRAMES) -> list[tuple]:
+    """Put ``node`` into the job folder as a packed set named ``filename``.
+
+    A ``TrainingSetData`` is copied from its repository; a ``LargeStructureData``,
+    ``StructureData`` or ``TrajectoryData`` is packed (one frame, or one per trajectory step).
+    Returns the ``local_copy_list`` entries (empty when the file was written here).
+    """
+    if isinstance(node, TrainingSetData):
+        return [(node.uuid, node.FILENAME, filename)]
+    if isinstance(node, orm.TrajectoryData):
+        arrays = _pack_trajectory(node)
+    else:
+        atoms = atoms_from_structure(node)
+        atoms.calc = None
+        arrays = ds.pack([atoms])
+    with folder.open(filename, "wb") as handle:
+        handle.write(ds.to_npz_bytes(arrays))
+    return []
+
+
+def potential_copy(potential: AcePotentialData, active_set: bool) -> list[tuple]:
+    """``local_copy_list`` entries of the potential's B-basis .yaml (and .asi)."""
+    entries = [(potential.uuid, POTENTIAL_FILES["yaml"], runner.POTENTIAL_YAML)]
+    if active_set:
+        entries.append((potential.uuid, POTENTIAL_FILES["asi"], runner.ACTIVE_SET))
+    return entries
+
+
+def _validate_potential_with_active_set(potential: AcePotentialData, _) -> str | None:
+    if not potential.has_active_set:
+        return (f"potential {potential.pk or ''} has no active set (.asi): run the active-set step "
+                "(pace_activeset on the B-basis .yaml, e.g. `aiida-bzs ace activeset`) first")
+    return None
+
+
+class RunnerCalculation(CalcJob):
+    """Base of the ``aiida-bzs-job`` CalcJobs: one task, ``parameters.json``, ``result.json``/``.npz``."""
+
+    TASK = ""
+    EXTRA_RETRIEVE: tuple[str, ...] = ()
+
+    @classmethod
+    def define(cls, spec):
+        """Common options (serial, 1 h default wall time) and exit codes of every runner job."""
+        super().define(spec)
+        options = spec.inputs["metadata"]["options"]
+        options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
+        options["withmpi"].default = False
+        options["max_wallclock_seconds"].default = DEFAULT_WALLTIME
+        spec.input("parameters", valid_type=orm.Dict, required=False, help="Task parameters (see each job).")
+        spec.exit_code(300, "ERROR_OUTPUT_MISSING", invalidates_cache=True,
+                       message="the runner wrote no {filename}: it did not finish (wall time, node failure?)")
+        spec.exit_code(301, "ERROR_OUTPUT_CORRUPT", invalidates_cache=True,
+                       message="the runner's output could not be read: {message}")
+        spec.exit_code(302, "ERROR_RUNNER_INTERNAL", invalidates_cache=True,
+                       message="the runner failed unexpectedly: {message}")
+        spec.exit_code(311, "ERROR_OUT_OF_MEMORY", invalidates_cache=True,
+                       message="out of memory: {message}; give the job more memory or fewer frames per job")
+        spec.exit_code(410, "ERROR_INVALID_INPUT", message="the job's input cannot be used: {message}")
+
+    def runner_parameters(self) -> dict:
+        """The content of ``parameters.json``."""
+        return self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
+
+    def write_inputs(self, folder) -> list[tuple]:
+        """Write or list the task's input files; return ``local_copy_list`` entries."""
+        raise NotImplementedError
+
+    def prepare_for_submission(self, folder):
+        """Input files, ``parameters.json`` and ``aiida-bzs-job <task>``."""
+        local_copy_list = self.write_inputs(folder)
+        with folder.open(runner.PARAMETERS, "w", encoding="utf-8") as handle:
+            json.dump(self.runner_parameters(), handle, indent=1)
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = [self.TASK]
+        codeinfo.stdout_name = runner.STDOUT
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = local_copy_list
+        calcinfo.retrieve_list = [runner.RESULT_JSON, runner.RESULT_NPZ, runner.STDOUT, *self.EXTRA_RETRIEVE]
+        return calcinfo
+
+
+def _validate_grade_inputs(inputs, _) -> str | None:
+    given = [name for name in ("structure", "trajectory", "candidates") if name in inputs]
+    if len(given) != 1:
+        return f"give exactly one of `structure`, `trajectory` and `candidates` (got {given or 'none'})"
+    node = inputs[given[0]]
+    elements = set(inputs["potential"].elements or [])
+    if isinstance(node, TrainingSetData):
+        have = set(node.elements)
+    elif isinstance(node, orm.TrajectoryData):
+        have = set(node.symbols)
+    elif isinstance(node, LargeStructureData):
+        have = set(node.elements)
+    else:
+        have = set(node.get_symbols_set())
+    if have - elements:
+        return f"{given[0]} has {sorted(have - elements)}, which the potential ({sorted(elements)}) does not describe"
+    return None
+
+
+class ExtrapolationGradeCalculation(RunnerCalculation):
+    """Per-atom extrapolation grade γ (dimensionless, D-optimality) of structures or frames.
+
+    ``structure`` (one cell, StructureData or LargeStructureData), ``trajectory`` (every dumped
+    frame) or ``candidates`` (a TrainingSetData) with a potential that has its active set.
+    Outputs ``gamma`` (ArrayData per frame: ``max_gamma``, ``mean_gamma``, ``fraction_above_2``,
+    ``fraction_above_5``; ``step`` for a trajectory; ``per_atom`` for a structure, or whenever
+    ``parameters.per_atom``) and ``summary`` (max, frames above γ = 2, reliable limit).
+    """
+
+    TASK = "grade"
+
+    @classmethod
+    def define(cls, spec):
+        """Potential with active set and one of structure / trajectory / candidates."""
+        super().define(spec)
+        spec.input("potential", valid_type=AcePotentialData, validator=_validate_potential_with_active_set,
+                   help="ACE potential with its active set (.asi).")
+        spec.input("structure", valid_type=STRUCTURE_TYPES, required=False, help="One structure (Å).")
+        spec.input("trajectory", valid_type=orm.TrajectoryData, required=False, help="MD frames (Å).")
+        spec.input("candidates", valid_type=TrainingSetData, required=False, help="Many structures.")
+        spec.inputs.validator = _validate_grade_inputs
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.grade"
+        spec.output("gamma", valid_type=orm.ArrayData, help="γ per frame (and per atom), dimensionless.")
+        spec.output("summary", valid_type=orm.Dict, help="Largest γ, frames above the reliable limit 2.")
+        spec.default_output_node = "summary"
+
+    def runner_parameters(self) -> dict:
+        params = super().runner_parameters()
+        params.setdefault("per_atom", "structure" in self.inputs)
+        return params
+
+    def write_inputs(self, folder) -> list[tuple]:
+        node = next(self.inputs[name] for name in ("structure", "trajectory", "candidates") if name in self.inputs)
+        return potential_copy(self.inputs.potential, active_set=True) + frames_copy(node, folder)
+
+
+def _validate_parity_inputs(inputs, _) -> str | None:
+    dataset, potential = inputs["dataset"], inputs["potential"]
+    if not dataset.labelled:
+        return "the dataset has unlabelled structures: parity needs DFT energies and forces"
+    missing = sorted(set(dataset.elements) - set(potential.elements or []))
+    if missing:
+        return f"the dataset has {missing}, which the potential ({potential.elements}) does not describe"
+    return None
+
+
+class ParityCalculation(RunnerCalculation):
+    """ACE vs DFT parity of ``potential`` on a labelled ``dataset`` (usually the held-out test set).
+
+    Outputs ``parity`` (ArrayData: energy_ref/energy_pred in eV/atom, cohesive; forces_ref/
+    forces_pred in eV/Å per component; attribute ``config_types``), ``metrics`` (Dict: RMSE/MAE
+    in meV/atom and meV/Å, overall and ``by_config_type``) and ``parity_plot`` (PNG).
+    """
+
+    TASK = "parity"
+    EXTRA_RETRIEVE = (runner.PARITY_PNG,)
+
+    @classmethod
+    def define(cls, spec):
+        """Potential and labelled dataset."""
+        super().define(spec)
+        spec.input("potential", valid_type=AcePotentialData, help="ACE potential (B-basis .yaml is used).")
+        spec.input("dataset", valid_type=TrainingSetData, help="Labelled structures (eV, eV/Å).")
+        spec.inputs.validator = _validate_parity_inputs
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.parity"
+        spec.output("parity", valid_type=orm.ArrayData, help="Reference and predicted energies and forces.")
+        spec.output("metrics", valid_type=orm.Dict, help="RMSE/MAE, meV/atom and meV/Å.")
+        spec.output("parity_plot", valid_type=orm.SinglefileData, help="Parity plot, PNG.")
+        spec.default_output_node = "metrics"
+
+    def runner_parameters(self) -> dict:
+        params = super().runner_parameters()
+        params.setdefault("reference_energies", self.inputs.dataset.reference_energies)
+        return params
+
+    def write_inputs(self, folder) -> list[tuple]:
+        return potential_copy(self.inputs.potential, active_set=False) + frames_copy(
+            self.inputs.dataset, folder, runner.DATASET)
+
+
+class StructureAnalysisCalculation(RunnerCalculation):
+    """The study's standard analysis of one structure as a job: density (g/cm³), CN and bond
+    lengths (Å) per bond, total and partial g(r), bond-angle distributions (°), close contacts.
+
+    ``parameters``: ``bonds`` ({'Zr-S': 3.1, …} Å), ``contact_species``, ``contact_cutoff`` (Å),
+    ``rdf_r_max`` (Å), ``rdf_bin_width`` (Å), ``adf_bins``. Outputs ``density`` (Dict), ``rdf``,
+    ``contacts``, ``coordination_<C>_<N>``, ``angles_<C>_<N>`` (ArrayData with the scalar
+    summary as attributes) — the same nodes as ``bzs.analysis.standard`` gives.
+    """
+
+    TASK = "analyse"
+
+    @classmethod
+    def define(cls, spec):
+        """One structure and the analysis parameters."""
+        super().define(spec)
+        spec.input("structure", valid_type=STRUCTURE_TYPES, help="3D-periodic structure (Å).")
+        spec.inputs["parameters"].required = True
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.analysis"
+        spec.output("density", valid_type=orm.Dict, help="Density g/cm³, number density Å⁻³, volume Å³.")
+        spec.output("rdf", valid_type=orm.ArrayData, help="Total and partial g(r), r in Å.")
+        spec.output("contacts", valid_type=orm.ArrayData, help="Like-atom close contacts, Å.")
+        spec.outputs.dynamic = True  # coordination_<C>_<N>, angles_<C>_<N> per bond
+        spec.default_output_node = "density"
+
+    def write_inputs(self, folder) -> list[tuple]:
+        return frames_copy(self.inputs.structure, folder)
+
+
+class ExplorationCalculation(RunnerCalculation):
+    """Active-learning exploration with a potential: RSS relaxations and short MD (ASE + pyace)
+    from ``seeds``, as a job. ``parameters``: ``explore`` (rss, relax, md, seed; see
+    ``protocols/active_learning.yaml``) and ``generation`` (shifts the random seed).
+    Outputs ``candidates`` (unlabelled TrainingSetData) and ``max_gamma`` (ArrayData).
+    """
+
+    TASK = "explore"
+
+    @classmethod
+    def define(cls, spec):
+        """Potential with active set, seed structures, exploration settings."""
+        super().define(spec)
+        spec.input("potential", valid_type=AcePotentialData, validator=_validate_potential_with_active_set,
+                   help="ACE potential with its active set (.asi).")
+        spec.input("seeds", valid_type=TrainingSetData, required=False, help="Structures to start MD from.")
+        spec.inputs["parameters"].required = True
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.explore"
+        spec.output("candidates", valid_type=TrainingSetData, help="Explored structures, unlabelled.")
+        spec.output("max_gamma", valid_type=orm.ArrayData, help="Largest per-atom γ of each candidate.")
+
+    def write_inputs(self, folder) -> list[tuple]:
+        entries = potential_copy(self.inputs.potential, active_set=True)
+        if "seeds" in self.inputs:
+            entries += frames_copy(self.inputs.seeds, folder, runner.DATASET)
+        return entries

@@ -1,0 +1,258 @@
+"""``aiida-bzs-job``: the program behind the package's Python jobs (γ, parity, analysis, exploration).
+
+Work whose cost grows with atoms × frames does not run in the AiiDA daemon: a CalcJob of
+:mod:`aiida_bzs.calculations.jobs` writes its inputs into a folder and this runner does the
+numerics there, on whatever computer the job was sent to (a cluster node, with the scheduler's
+resources and wall time). No AiiDA import here: the runner reads plain files and writes plain
+files, so it needs only the package's pure code (ASE, numpy, pyace) on the remote side.
+
+Tasks (one subcommand each; files are relative to the job's folder):
+
+``grade``
+    Per-atom extrapolation grade γ of every frame of ``frames.npz`` (a packed set, see
+    :mod:`aiida_bzs.analysis.dataset`) with ``potential.yaml`` + ``potential.asi``.
+``parity``
+    The potential's energies (eV/atom, cohesive) and forces (eV/Å) on a labelled ``dataset.npz``
+    against the reference labels, with RMSE/MAE (meV/atom, meV/Å) and a parity plot.
+``analyse``
+    The study's standard structure analysis (density, CN, bond lengths, g(r), angles, contacts)
+    of the one structure in ``frames.npz``.
+``explore``
+    Active-learning exploration with the potential: RSS relaxations and short MD (ASE + pyace),
+    candidates with their largest γ.
+
+Every task reads ``parameters.json`` and writes ``result.json`` (summary, timings, warnings) and,
+when it has arrays, ``result.npz``. On bad input it writes ``{"error": {"code", "message"}}`` to
+``result.json`` and exits with status 2, so the parser can name the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+PARAMETERS = "parameters.json"
+RESULT_JSON = "result.json"
+RESULT_NPZ = "result.npz"
+FRAMES = "frames.npz"
+DATASET = "dataset.npz"
+POTENTIAL_YAML = "potential.yaml"
+ACTIVE_SET = "potential.asi"
+PARITY_PNG = "parity.png"
+STDOUT = "aiida.out"
+
+
+class JobInputError(ValueError):
+    """The job's input files cannot be used; the message names the problem."""
+
+    code = "INVALID_INPUT"
+
+
+def _peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _read_packed(path: str | Path) -> dict[str, np.ndarray]:
+    from ..analysis.dataset import from_npz_bytes
+
+    path = Path(path)
+    if not path.exists():
+        raise JobInputError(f"{path.name} is missing from the job folder")
+    return from_npz_bytes(path.read_bytes())
+
+
+def _calculator(active_set: bool):
+    """pyace calculator on ``potential.yaml`` (B-basis), with ``potential.asi`` loaded if asked."""
+    from pyace import PyACECalculator
+
+    if not Path(POTENTIAL_YAML).exists():
+        raise JobInputError(f"{POTENTIAL_YAML} is missing from the job folder")
+    calc = PyACECalculator(POTENTIAL_YAML)
+    if active_set:
+        if not Path(ACTIVE_SET).exists():
+            raise JobInputError(f"{ACTIVE_SET} is missing: γ needs the potential's active set (pace_activeset)")
+        calc.set_active_set(ACTIVE_SET)
+    return calc
+
+
+def _progress(label: str, total: int):
+    """A progress bar on stderr (the job's stderr file shows how far a long job is)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, file=sys.stderr, mininterval=5.0, disable=total < 2)
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+def task_grade(params: dict) -> tuple[dict, dict]:
+    """γ per atom of every frame: ``max_gamma``, ``mean_gamma``, fractions above 2 and 5 per frame;
+    ``per_atom`` (concatenated, frame order) when ``params['per_atom']``."""
+    from ..analysis.dataset import unpack
+    from ..analysis.extrapolation import RELIABLE_GAMMA, per_atom_gamma
+
+    arrays = _read_packed(FRAMES)
+    images = unpack(arrays)
+    calc = _calculator(active_set=True)
+    per_atom, rows = [], []
+    with _progress("extrapolation grade", len(images)) as bar:
+        for atoms in images:
+            atoms.calc = None
+            gamma = per_atom_gamma(atoms, calc)
+            rows.append((gamma.max(), gamma.mean(), np.mean(gamma > RELIABLE_GAMMA), np.mean(gamma > 5.0)))
+            if params.get("per_atom"):
+                per_atom.append(gamma)
+            bar.update(1)
+    table = np.array(rows, dtype=float).reshape(-1, 4)
+    out = {"max_gamma": table[:, 0], "mean_gamma": table[:, 1], "fraction_above_2": table[:, 2],
+           "fraction_above_5": table[:, 3]}
+    if per_atom:
+        out["per_atom"] = np.concatenate(per_atom)
+    summary = {
+        "n_frames": len(images),
+        "n_atoms": int(arrays["natoms"].sum()),
+        "max": float(table[:, 0].max()),
+        "reliable_limit": RELIABLE_GAMMA,
+        "n_frames_above_reliable": int(np.sum(table[:, 0] > RELIABLE_GAMMA)),
+    }
+    if per_atom:
+        all_gamma = out["per_atom"]
+        summary.update(mean=float(all_gamma.mean()), n_above_reliable=int(np.sum(all_gamma > RELIABLE_GAMMA)),
+                       fraction_above_2=float(np.mean(all_gamma > RELIABLE_GAMMA)),
+                       fraction_above_5=float(np.mean(all_gamma > 5.0)))
+    return summary, out
+
+
+def task_parity(params: dict) -> tuple[dict, dict]:
+    """Parity of the potential on the labelled set: arrays of :func:`predict_parity`, metrics and plot."""
+    from ..analysis.ace_parity import DEFINITION, parity_figure, parity_metrics, parity_metrics_by_group, predict_parity
+    from ..analysis.dataset import unpack
+
+    arrays = _read_packed(DATASET)
+    if not np.isfinite(arrays["energy"]).all():
+        raise JobInputError("the dataset has unlabelled structures (no energy): parity needs DFT labels")
+    images = unpack(arrays)
+    calc = _calculator(active_set=False)
+    parity = predict_parity(images, calc, params.get("reference_energies") or {})
+    config_types = [str(c) for c in arrays["config_type"]]
+    metrics = parity_metrics(parity)
+    metrics["by_config_type"] = parity_metrics_by_group(parity, config_types)
+    metrics["units"] = {"energy": "meV/atom", "forces": "meV/Å"}
+    metrics["definition"] = DEFINITION
+    title = params.get("title") or f"ACE vs DFT on {len(images)} held-out structures"
+    fig = parity_figure(parity, title=title, groups=config_types)
+    fig.savefig(PARITY_PNG, dpi=150)
+    return {"metrics": metrics, "config_types": config_types}, parity
+
+
+def task_analyse(params: dict) -> tuple[dict, dict]:
+    """Standard analysis of the single structure in ``frames.npz``; outputs as payloads (see
+    :func:`aiida_bzs.analysis.standard.analysis_payloads`)."""
+    from ..analysis.dataset import unpack
+    from ..analysis.standard import analyse_structure, analysis_payloads, parse_bonds
+
+    arrays = _read_packed(FRAMES)
+    if len(arrays["natoms"]) != 1:
+        raise JobInputError(f"{FRAMES} holds {len(arrays['natoms'])} structures; the analysis takes one")
+    atoms = unpack(arrays)[0]
+    result = analyse_structure(
+        atoms, bonds=parse_bonds(params["bonds"]), contact_species=params["contact_species"],
+        contact_cutoff=float(params["contact_cutoff"]), r_max=float(params["rdf_r_max"]),
+        bin_width=float(params["rdf_bin_width"]), adf_bins=int(params["adf_bins"]),
+    )
+    payloads = analysis_payloads(atoms, result)
+    summary = {"outputs": {name: {"kind": kind, "attributes": attributes}
+                           for name, (kind, attributes, _) in payloads.items()},
+               "n_atoms": len(atoms)}
+    arrays_out = {f"{name}/{key}": value for name, (_, _, data) in payloads.items() for key, value in data.items()}
+    return summary, arrays_out
+
+
+def task_explore(params: dict) -> tuple[dict, dict]:
+    """RSS relaxations and short MD with the potential (ASE + pyace); candidates and their max γ."""
+    from ..analysis.dataset import pack, unpack
+    from ..analysis.extrapolation import per_atom_gamma
+    from ..structures.explore import explore
+    from ..structures.rss import random_structures
+
+    p = params["explore"]
+    seed = int(p["seed"]) + 1000 * int(params.get("generation", 0))
+    rss = p["rss"]
+    cells = random_structures(int(rss["count"]), rss["composition"], rss["formula_units"], seed=seed,
+                              volume_per_atom=tuple(rss["volume_per_atom"])) if rss["count"] else []
+    limit = p["md"]["seed_max_atoms"]
+    pool = []
+    if Path(DATASET).exists():
+        pool = [a for a in unpack(_read_packed(DATASET)) if limit is None or len(a) <= int(limit)]
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(pool), size=min(int(p["md"]["seed_count"]), len(pool)), replace=False) if pool else []
+    md_seeds = [pool[i] for i in sorted(picks)]
+    for atoms in md_seeds:
+        atoms.calc = None
+    md = {k: v for k, v in p["md"].items() if k not in ("seed_count", "seed_max_atoms")}
+    calc = _calculator(active_set=True)
+    candidates = explore(md_seeds, cells, calc, relax=p["relax"], md=md, seed=seed)
+    if not candidates:
+        raise JobInputError("exploration produced no candidate structure (every run failed at once)")
+    gamma = np.array([per_atom_gamma(atoms, calc).max() for atoms in candidates])
+    for atoms in candidates:
+        atoms.info.pop("explore_steps", None)
+        atoms.calc = None
+    packed = pack(candidates)
+    out = {f"candidates/{key}": value for key, value in packed.items()}
+    out["max_gamma"] = gamma
+    return {"n_candidates": len(candidates), "max_gamma": float(gamma.max()), "seed": seed}, out
+
+
+TASKS = {"grade": task_grade, "parity": task_parity, "analyse": task_analyse, "explore": task_explore}
+
+
+def run(task: str, folder: str | Path = ".") -> int:
+    """Run ``task`` in ``folder``; write ``result.json`` (and ``result.npz``); return 0, or 2 on bad input."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.chdir(folder)
+    start = time.perf_counter()
+    meta = {"task": task, "python": sys.version.split()[0], "pid": os.getpid()}
+    try:
+        params = json.loads(Path(PARAMETERS).read_text()) if Path(PARAMETERS).exists() else {}
+        summary, arrays = TASKS[task](params)
+    except (JobInputError, KeyError, ValueError) as exc:
+        code = getattr(exc, "code", "INVALID_INPUT")
+        Path(RESULT_JSON).write_text(json.dumps({"error": {"code": code, "message": str(exc)}, **meta}))
+        print(f"aiida-bzs-job {task}: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        Path(RESULT_JSON).write_text(json.dumps({"error": {"code": "OUT_OF_MEMORY", "message": str(exc)}, **meta}))
+        return 3
+    except Exception as exc:  # noqa: BLE001 - reported to the parser, then re-raised as a status
+        Path(RESULT_JSON).write_text(json.dumps(
+            {"error": {"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}, **meta}))
+        traceback.print_exc()
+        return 1
+    if arrays:
+        np.savez(RESULT_NPZ, **{key: np.asarray(value) for key, value in arrays.items()})
+    meta.update(wall_time_s=round(time.perf_counter() - start, 3), peak_memory_mb=round(_peak_memory_mb(), 1))
+    Path(RESULT_JSON).write_text(json.dumps({"summary": summary, **meta}, default=float))
+    print(f"aiida-bzs-job {task}: done in {meta['wall_time_s']} s", file=sys.stderr)
+    return 0
+
+
+def console(argv: list[str] | None = None) -> None:
+    """Entry point of ``aiida-bzs-job TASK [--folder DIR]``."""
+    parser = argparse.ArgumentParser(prog="aiida-bzs-job", description=__doc__.split("\n\n")[0])
+    parser.add_argument("task", choices=sorted(TASKS))
+    parser.add_argument("--folder", default=".", help="job folder with the input files (default: here)")
+    args = parser.parse_args(argv)
+    sys.exit(run(args.task, args.folder))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console()
