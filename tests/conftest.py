@@ -63,6 +63,8 @@ def bzs_code(bzs_computer):
     from aiida.common.exceptions import NotExistent
 
     def factory(name: str, with_mpi: bool | None = None):
+        if name != "bzs_job":  # workchains run their γ/analysis jobs with bzs_job@<the code's computer>
+            factory("bzs_job", with_mpi=False)
         try:
             return orm.load_code(f"{name}@{bzs_computer.label}")
         except NotExistent:

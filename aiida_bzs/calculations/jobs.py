@@ -291,3 +291,62 @@ class ExplorationCalculation(RunnerCalculation):
         if "seeds" in self.inputs:
             entries += frames_copy(self.inputs.seeds, folder, runner.DATASET)
         return entries
+
+
+# --- how workchains call the jobs ---------------------------------------------------------------
+
+#: Code label (on a computer) of the runner; ``aiida-bzs setup`` registers ``bzs_job@localhost``.
+JOB_CODE_NAME = "bzs_job"
+
+#: Scheduler options of a job when the caller's protocol gives none: one core, one hour.
+JOB_OPTIONS = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
+               "max_wallclock_seconds": DEFAULT_WALLTIME}
+
+
+def job_code_beside(code: orm.AbstractCode | None) -> orm.AbstractCode:
+    """The ``aiida-bzs-job`` code on the computer of ``code`` (``bzs_job@<computer>``), so heavy
+    analysis runs where the simulation ran; ``bzs_job@localhost`` when ``code`` is None.
+
+    :raises MissingCodeError: naming the fix when no such code is set up.
+    """
+    from ..common.codes import load_code
+
+    computer = code.computer.label if code is not None and code.computer is not None else "localhost"
+    return load_code(f"{JOB_CODE_NAME}@{computer}")
+
+
+def check_job_code(inputs, beside: orm.AbstractCode | None) -> str | None:
+    """Validator helper: why no runner code can be found for a workchain's jobs, or None.
+
+    ``inputs['job_code']`` when given, else the runner beside ``beside``; a workchain calls this
+    at launch so that a missing runner code fails before the first job, not after hours of MD.
+    """
+    if "job_code" in inputs:
+        return None
+    try:
+        job_code_beside(beside)
+    except LookupError as exc:
+        return f"{exc}; or pass `job_code` (an aiida-bzs-job code on the computer that should run γ and analysis)"
+    return None
+
+
+def job_metadata(inputs, label: str) -> dict:
+    """``metadata`` of a job called by a workchain: ``job_options`` (or :data:`JOB_OPTIONS`) and a link label."""
+    options = dict(JOB_OPTIONS)
+    if "job_options" in inputs:
+        options.update(inputs["job_options"].get_dict())
+    return {"options": options, "call_link_label": label}
+
+
+def define_job_inputs(spec) -> None:
+    """The two inputs every workchain that runs runner jobs has: ``job_code`` and ``job_options``."""
+    spec.input("job_code", valid_type=orm.AbstractCode, required=False,
+               help="aiida-bzs-job code for γ/parity/analysis jobs; default bzs_job@<computer of the main code>.")
+    spec.input("job_options", valid_type=orm.Dict, required=False,
+               help="Scheduler options of those jobs (resources, max_wallclock_seconds s, queue_name, …); "
+                    "default one core for an hour (calculations/jobs.py JOB_OPTIONS).")
+
+
+def job_code_of(inputs, beside: orm.AbstractCode | None) -> orm.AbstractCode:
+    """``inputs['job_code']`` or the runner beside ``beside``."""
+    return inputs["job_code"] if "job_code" in inputs else job_code_beside(beside)

@@ -7,7 +7,7 @@ amorphous cells held hot (NPT). Each run is a :class:`LammpsBaseWorkChain` on th
 ``md`` code (not ASE in the daemon); dumped frames at the family's interval become unlabelled
 candidates with the family as ``config_type``; frames with atoms closer than 1 Å (the study's
 failure) are dropped, and a run that fails keeps the frames it made before failing. With an
-active set, each candidate gets its largest γ so the active-learning loop can select by γ.
+active set, each candidate gets its largest γ (a ``bzs.job.grade`` job per run) so the active-learning loop can select by γ.
 Settings: ``analysis.md_sampling.FAMILY_DEFAULTS``, set per protocol in ``active_learning.yaml``.
 """
 
@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, while_
+from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..analysis.md_sampling import SamplingInputError, family_runs, normalise_families
 from ..calculations.functions.sampling import (
-    candidate_gammas,
     combine_candidates,
     sampling_summary,
     trajectory_candidates,
 )
 from ..calculations.functions.structures import make_supercell, strain
+from ..calculations.jobs import ExtrapolationGradeCalculation, check_job_code, define_job_inputs, job_code_of, job_metadata
 from ..calculations.functions.training_set import merge_training_sets
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
@@ -53,6 +53,8 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         missing = sorted(set(crystal.get_kind_names()) - set(potential.elements))
         if missing:
             return f"the potential (elements {potential.elements}) has no parameters for {missing}"
+    if potential is not None and potential.has_active_set:
+        return check_job_code(inputs, inputs.get("md", {}).get("lammps", {}).get("code"))
     return None
 
 
@@ -84,8 +86,11 @@ class MdSamplingWorkChain(WorkChain):
         spec.output("amorphous", valid_type=orm.StructureData, required=False,
                     help="The quenched structure of the melt_quench family.")
         spec.output("summary", valid_type=orm.Dict, help="Per run: family, process, exit status, frames kept.")
-        spec.outline(cls.setup, while_(cls.has_ready_runs)(cls.run_ready, cls.inspect_runs), cls.results)
+        define_job_inputs(spec)
+        spec.outline(cls.setup, while_(cls.has_ready_runs)(cls.run_ready, cls.inspect_runs),
+                     if_(cls.should_grade)(cls.run_grades), cls.results)
         spec.exit_code(401, "ERROR_NO_CANDIDATES", message="No MD run produced a usable frame: {details}")
+        spec.exit_code(402, "ERROR_GRADE_FAILED", message="The γ job of {name} (pk {pk}) failed: {detail}")
 
     def setup(self):
         spec = self.inputs.families.get_dict()
@@ -175,18 +180,37 @@ class MdSamplingWorkChain(WorkChain):
                     self.out("amorphous", outputs.structure)
             self.ctx.rows.append(row)
 
+    def _candidate_sets(self) -> dict:
+        return {f"s{k:02d}_{name}": node for k, (name, node) in enumerate(sorted(self.ctx.candidate_sets.items()))}
+
+    def should_grade(self):
+        return bool(self.ctx.candidate_sets) and self.inputs.potential.has_active_set
+
+    def run_grades(self):
+        """γ of each run's candidates: one job each (``bzs.job.grade``), in parallel."""
+        code = job_code_of(self.inputs, self.inputs.md.lammps.code)
+        futures = {}
+        for key, node in self._candidate_sets().items():
+            futures[f"grade_{key}"] = self.submit(
+                ExtrapolationGradeCalculation, code=code, potential=self.inputs.potential, candidates=node,
+                metadata=job_metadata(self.inputs, f"gamma_{key}"))
+        return ToContext(**futures)
+
     def results(self):
         self.out("summary", sampling_summary(orm.List(self.ctx.rows)))
         if not self.ctx.candidate_sets:
             return self.exit_codes.ERROR_NO_CANDIDATES.format(
                 details="; ".join(f"{r['name']}: {r.get('failure') or r.get('skipped') or 'no frames'}"
                                   for r in self.ctx.rows))
-        sets = {f"s{k:02d}_{name}": node for k, (name, node) in enumerate(sorted(self.ctx.candidate_sets.items()))}
+        sets = self._candidate_sets()
         if self.inputs.potential.has_active_set:
             nodes = {}
             for key, node in sets.items():
+                job = self.ctx[f"grade_{key}"]
+                if not job.is_finished_ok:
+                    return self.exit_codes.ERROR_GRADE_FAILED.format(name=key, pk=job.pk, detail=job.exit_message)
                 nodes[f"candidates_{key}"] = node
-                nodes[f"gamma_{key}"] = candidate_gammas(self.inputs.potential, node)
+                nodes[f"gamma_{key}"] = job.outputs.gamma
             combined = combine_candidates(**nodes)
             self.out("candidates", combined["candidates"])
             self.out("max_gamma", combined["max_gamma"])

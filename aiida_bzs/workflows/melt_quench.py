@@ -28,6 +28,13 @@ from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.analysis.product_check import DEFAULT_CHECK
 from aiida_bzs.calculations.functions import md as mdf
 from aiida_bzs.calculations.functions.structures import reference_crystal_problem
+from aiida_bzs.calculations.jobs import (
+    ExtrapolationGradeCalculation,
+    check_job_code,
+    define_job_inputs,
+    job_code_of,
+    job_metadata,
+)
 from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.structure_nodes import (LARGE_STRUCTURE_ATOMS, STRUCTURE_TYPES, atoms_from_structure,
                                              summarise_structure)
@@ -80,6 +87,11 @@ def validate_inputs(inputs, _ctx=None):
         unknown = sorted(set(check.get_dict()) - set(DEFAULT_CHECK))
         if unknown:
             return f"unknown product_check settings {unknown}; allowed: {sorted(DEFAULT_CHECK)}"
+    if potential is not None and potential.has_active_set:
+        md = inputs.get("md", {})
+        problem = check_job_code(inputs, md.get("lammps", {}).get("code"))
+        if problem:
+            return problem
     error, _ = potential_gate(potential, inputs.get("allow_unusable_potential"))
     return error
 
@@ -117,11 +129,17 @@ class MeltQuenchWorkChain(WorkChain):
         spec.input("ace_reference", valid_type=orm.Bool, default=lambda: orm.Bool(True),
                    help="Also relax the reference crystal with the same potential (cell and positions) and give "
                         "the density ratio against it: the study's same-potential comparison.")
+        define_job_inputs(spec)
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
             if_(cls.random_start)(cls.build_random_start),
-            while_(cls.has_next_stage)(cls.run_stage, cls.inspect_stage),
+            while_(cls.has_next_stage)(
+                cls.run_stage,
+                cls.inspect_stage,
+                if_(cls.has_frames_to_grade)(cls.run_grade, cls.inspect_grade),
+                cls.next_stage,
+            ),
             if_(cls.should_relax_reference)(cls.relax_reference, cls.inspect_reference),
             cls.finalise,
         )
@@ -148,6 +166,8 @@ class MeltQuenchWorkChain(WorkChain):
         spec.exit_code(410, "ERROR_SIMULATION_FAILED",
                        message="The simulation failed in stage {stage}: {detail}. Outputs up to the failure are kept.")
         define_sanity_exit_codes(spec)
+        spec.exit_code(402, "ERROR_GRADE_FAILED",
+                       message="the γ job of stage {stage} (pk {pk}) failed: {detail}")
         spec.exit_code(420, "ERROR_EXTRAPOLATION",
                        message="Stage {stage}: max γ {gamma:.3g} above the threshold {threshold}; aborted.")
 
@@ -194,6 +214,7 @@ class MeltQuenchWorkChain(WorkChain):
         self.ctx.quench_index = quench_stage_index(self.ctx.programme)
         self.ctx.quenched = None
         self.ctx.sanity = None
+        self.ctx.to_grade = None
         _, warning = potential_gate(self.inputs.potential, self.inputs.allow_unusable_potential)
         if warning:
             self.report(f"WARNING: {warning}")
@@ -291,18 +312,43 @@ class MeltQuenchWorkChain(WorkChain):
             self.report(f"stage '{stage['name']}': minimisation stopped on '{row['stop_criterion']}'; "
                         "its structure is kept as the result")
         if "trajectory" in outputs and stage["ensemble"] != "minimise" and self.inputs.potential.has_active_set:
-            gamma = mdf.extrapolation_grades(outputs.trajectory, self.inputs.potential)
-            self.out(f"gamma.stage_{index}_{stage['name']}", gamma)
-            worst = float(gamma.get_array("max_gamma").max())
-            row["max_gamma"] = worst
-            threshold = self.inputs.get("gamma_threshold")
-            if threshold is not None and worst > threshold.value:
-                self.ctx.gamma_flags.append(stage["name"])
-                if self.inputs.gamma_abort.value:
-                    self.ctx.failure = ("ERROR_EXTRAPOLATION",
-                                        {"stage": stage["name"], "gamma": worst, "threshold": threshold.value})
-                    self.report(f"stage '{stage['name']}': max γ {worst:.3g} > {threshold.value}; aborting")
-                    return
+            self.ctx.to_grade = outputs.trajectory
+
+    def has_frames_to_grade(self):
+        return self.ctx.failure is None and self.ctx.to_grade is not None
+
+    def run_grade(self):
+        """γ of every dumped frame of the stage: a job (``bzs.job.grade``), not a daemon calcfunction."""
+        index, stage = self.ctx.index, self.ctx.programme[self.ctx.index]
+        code = job_code_of(self.inputs, self.inputs.md.lammps.code)
+        running = self.submit(ExtrapolationGradeCalculation, code=code, potential=self.inputs.potential,
+                              trajectory=self.ctx.to_grade,
+                              metadata=job_metadata(self.inputs, f"gamma_{index}_{stage['name']}"))
+        self.ctx.to_grade = None
+        self.report(f"stage {index} '{stage['name']}': γ of its frames in {running.process_label}<{running.pk}>")
+        return ToContext(grade_run=running)
+
+    def inspect_grade(self):
+        """Record the stage's γ per frame; flag (or abort on) γ above ``gamma_threshold``."""
+        stage, row, node = self.ctx.programme[self.ctx.index], self.ctx.summary[-1], self.ctx.grade_run
+        if not node.is_finished_ok:
+            self.ctx.failure = ("ERROR_GRADE_FAILED", {"stage": stage["name"], "pk": node.pk,
+                                                        "detail": node.exit_message or f"exit {node.exit_status}"})
+            self.report(f"stage '{stage['name']}': the γ job failed: {node.exit_message}")
+            return
+        gamma = node.outputs.gamma
+        self.out(f"gamma.stage_{self.ctx.index}_{stage['name']}", gamma)
+        worst = float(gamma.get_array("max_gamma").max())
+        row["max_gamma"] = worst
+        threshold = self.inputs.get("gamma_threshold")
+        if threshold is not None and worst > threshold.value:
+            self.ctx.gamma_flags.append(stage["name"])
+            if self.inputs.gamma_abort.value:
+                self.ctx.failure = ("ERROR_EXTRAPOLATION",
+                                    {"stage": stage["name"], "gamma": worst, "threshold": threshold.value})
+                self.report(f"stage '{stage['name']}': max γ {worst:.3g} > {threshold.value}; aborting")
+
+    def next_stage(self):
         self.ctx.index += 1
 
     def should_relax_reference(self):

@@ -10,12 +10,10 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ase import Atoms
 
 from aiida_bzs.analysis import md_history
 from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_programme import build_programme
-from aiida_bzs.analysis.extrapolation import RELIABLE_GAMMA, max_gamma_per_frame
 from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.large_structure import LargeStructureData
 from aiida_bzs.structures.random_start import hard_sphere_box
@@ -52,23 +50,6 @@ def hard_sphere_start(parameters: orm.Dict) -> orm.StructureData:
 def structure_density(structure: orm.StructureData | LargeStructureData) -> orm.Float:
     """Mass density of a periodic structure in g/cm³."""
     return orm.Float(mass_density(atoms_from_structure(structure)))
-
-
-@calcfunction
-def extrapolation_grades(trajectory: orm.TrajectoryData, potential) -> orm.ArrayData:
-    """Largest per-atom extrapolation grade γ of every frame (pyace with the potential's active set).
-
-    Arrays ``step`` and ``max_gamma``; attribute ``reliable_gamma`` (the study's limit, 2).
-    """
-    calculator = potential.get_calculator(active_set=True)
-    symbols, cells = trajectory.symbols, trajectory.get_cells()
-    frames = [Atoms(symbols, positions=positions, cell=cells[k], pbc=True)
-              for k, positions in enumerate(trajectory.get_positions())]
-    out = orm.ArrayData()
-    out.set_array("step", np.asarray(trajectory.get_stepids(), dtype=int))
-    out.set_array("max_gamma", max_gamma_per_frame(frames, calculator))
-    out.base.attributes.set("reliable_gamma", RELIABLE_GAMMA)
-    return out
 
 
 @calcfunction

@@ -1,9 +1,9 @@
 """Calcfunctions of MD-based training families: frames → candidates, γ of candidates, merging.
 
 Thin wrappers of :mod:`aiida_bzs.analysis.md_sampling`; every candidate keeps its family as
-``config_type`` and its trajectory in the graph. Cost: a few seconds for the test-to-study sizes
-of training cells (≤ a few hundred atoms × ≤ 100 frames); γ of large structures or long
-trajectories belongs in a job (see docs).
+``config_type`` and its trajectory in the graph. Light glue only: slicing frames and joining
+arrays of training-sized cells (≤ a few hundred atoms × ≤ 100 frames, well under a second); γ of
+the candidates is a job (``bzs.job.grade``, :mod:`aiida_bzs.calculations.jobs`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ...analysis.extrapolation import per_atom_gamma
 from ...analysis.md_sampling import frame_indices, frames_to_candidates
-from ...data.ace_potential import AcePotentialData, AcePotentialError
 from ...data.training_set import TrainingSetData
 
-__all__ = ("candidate_gammas", "combine_candidates", "sampling_summary", "trajectory_candidates")
+__all__ = ("combine_candidates", "sampling_summary", "trajectory_candidates")
 
 
 @calcfunction
@@ -38,20 +36,6 @@ def trajectory_candidates(trajectory: orm.TrajectoryData, parameters: orm.Dict) 
     if images:
         out["candidates"] = TrainingSetData.from_atoms(images)
     return out
-
-
-@calcfunction
-def candidate_gammas(potential: AcePotentialData, candidates: TrainingSetData) -> orm.ArrayData:
-    """Largest per-atom extrapolation grade γ (dimensionless) of each candidate, as ``max_gamma``."""
-    if not potential.has_active_set:
-        raise AcePotentialError(f"potential pk {potential.pk} has no active set: γ cannot be computed")
-    calc = potential.get_calculator(active_set=True)
-    images = candidates.to_atoms()
-    for atoms in images:
-        atoms.calc = None
-    node = orm.ArrayData()
-    node.set_array("max_gamma", np.array([per_atom_gamma(atoms, calc).max() for atoms in images], dtype=float))
-    return node
 
 
 @calcfunction
