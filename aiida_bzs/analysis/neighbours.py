@@ -84,27 +84,47 @@ def pair_list(
 
 
 def _matscipy_pairs(atoms: Atoms, centre: str, neighbour: str, cutoff: float):
-    from matscipy.neighbours import neighbour_list
-
-    cutoffs = {(centre, neighbour): cutoff}
-    if has_cell(atoms):
-        return neighbour_list("ijdD", atoms, cutoffs)
-    if any(atoms.pbc):
+    if not has_cell(atoms) and any(atoms.pbc):
         raise AnalysisInputError(
             "the structure is periodic but has no cell (zero volume); give it its cell vectors"
         )
-    # An isolated cluster: search inside a non-periodic box padded by the cut-off.
-    low = atoms.positions.min(axis=0) - cutoff
-    box = np.diag(np.ptp(atoms.positions, axis=0) + 2 * cutoff)
-    return neighbour_list(
-        "ijdD",
-        positions=atoms.positions,
-        numbers=atoms.numbers.astype(np.int32),
-        cell=box,
-        cell_origin=low,
-        pbc=[False] * 3,
-        cutoff=cutoffs,
-    )
+    return neighbour_pairs(atoms, "ijdD", {(centre, neighbour): cutoff})
+
+
+def neighbour_pairs(atoms: Atoms, quantities: str, cutoff: float | dict):
+    """matscipy's ``neighbour_list(quantities, ...)`` for any structure: a periodic cell, a slab,
+    or a cluster with or without cell vectors.
+
+    The one neighbour-list call of the package (bond analysis here, close-contact checks in
+    :mod:`aiida_bzs.structures.contacts`). ``cutoff``: Å, one value or per species pair
+    (``{('Zr', 'S'): 3.2}``). A structure with three cell vectors goes to matscipy as it is
+    (non-periodic directions are not wrapped); otherwise every direction that is not periodic or
+    has no cell vector gets a non-periodic box around the atoms padded by the cut-off (matscipy
+    needs three vectors; such a box only sets its search bins). Pairs are listed from both ends,
+    periodic images included.
+    """
+    from matscipy.neighbours import neighbour_list
+
+    if len(atoms) == 0:
+        empty = {"i": np.zeros(0, int), "j": np.zeros(0, int), "d": np.zeros(0), "D": np.zeros((0, 3)),
+                 "S": np.zeros((0, 3), int)}
+        found = tuple(empty[q] for q in quantities)
+        return found[0] if len(found) == 1 else found  # as matscipy does
+    if has_cell(atoms):
+        return neighbour_list(quantities, atoms, cutoff)
+    reach = max(cutoff.values(), default=0.0) if isinstance(cutoff, dict) else float(cutoff)
+    cell = np.array(atoms.cell[:], dtype=float)
+    pbc = np.array(atoms.pbc, dtype=bool)
+    origin = np.zeros(3)
+    low, span = atoms.positions.min(axis=0), np.ptp(atoms.positions, axis=0)
+    for k in range(3):
+        if not pbc[k] or np.linalg.norm(cell[k]) < 1e-9:
+            cell[k] = 0.0
+            cell[k, k] = max(span[k] + 2 * reach, 1.0)
+            pbc[k] = False
+            origin[k] = low[k] - reach
+    return neighbour_list(quantities, positions=atoms.positions, numbers=atoms.numbers.astype(np.int32),
+                          cell=cell, cell_origin=origin, pbc=pbc, cutoff=cutoff)
 
 
 def _ovito_pairs(atoms: Atoms, centres: np.ndarray, cutoff: float):

@@ -1,4 +1,5 @@
-"""Close-contact checks with a neighbour list (matscipy), never an O(N²) loop.
+"""Close-contact checks with a neighbour list (matscipy, through
+:func:`aiida_bzs.analysis.neighbours.neighbour_pairs`), never an O(N²) loop.
 
 Used by the generators (minimum separations), the labelling workchain (reject overlapping
 atoms before any DFT job) and the training-set filters. Distances in Å, periodic images included.
@@ -17,22 +18,9 @@ OVERLAP_DISTANCE = 0.5
 
 def _neighbour_pairs(atoms: Atoms, cutoff: float):
     """(i, j, d) of all pairs closer than ``cutoff`` Å (each pair twice, images included)."""
-    from matscipy.neighbours import neighbour_list
+    from aiida_bzs.analysis.neighbours import neighbour_pairs
 
-    if len(atoms) < 2 and not atoms.pbc.any():
-        return np.array([], int), np.array([], int), np.array([])
-    work = atoms
-    if not atoms.pbc.all() or abs(atoms.cell.volume) < 1e-9:
-        # matscipy needs a finite cell; give non-periodic directions a box that holds the atoms
-        work = atoms.copy()
-        span = np.ptp(atoms.positions, axis=0) + 2 * cutoff + 1.0
-        cell = np.array(atoms.cell[:])
-        for k in range(3):
-            if not atoms.pbc[k] or np.linalg.norm(cell[k]) < 1e-9:
-                cell[k] = 0.0
-                cell[k, k] = max(span[k], np.linalg.norm(atoms.cell[k]))
-        work.set_cell(cell)
-    return neighbour_list("ijd", work, float(cutoff))
+    return neighbour_pairs(atoms, "ijd", float(cutoff))
 
 
 def shortest_distance(atoms: Atoms, cutoff: float = 4.0) -> float:

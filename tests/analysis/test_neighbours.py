@@ -55,3 +55,52 @@ def test_absent_species_is_named(crystal):
 def test_unknown_backend(crystal):
     with pytest.raises(AnalysisInputError, match="matscipy"):
         pair_list(crystal, "Zr", "S", 3.1, backend="brute")
+
+
+def _ase_pairs(atoms, cutoff):
+    from ase.neighborlist import neighbor_list
+
+    i, j, d = neighbor_list("ijd", atoms, cutoff)
+    return sorted(zip(i.tolist(), j.tolist(), np.round(d, 8).tolist()))
+
+
+@pytest.mark.parametrize("shape", ["bulk", "slab", "cluster", "zero_cell_vector", "far_cluster_with_cell"])
+def test_neighbour_pairs_any_structure_matches_ase(crystal, shape):
+    """The one matscipy wrapper (bond analysis and close-contact checks): same pairs as ASE's own list."""
+    from aiida_bzs.analysis.neighbours import neighbour_pairs
+
+    atoms = crystal.repeat((2, 1, 2))
+    atoms.rattle(0.1, seed=3)
+    reference = atoms.copy()
+    if shape == "slab":
+        atoms.center(vacuum=4.0, axis=2)
+        atoms.pbc = [True, True, False]
+        reference = atoms
+    elif shape in ("cluster", "zero_cell_vector"):
+        atoms.pbc = [True, True, False] if shape == "zero_cell_vector" else False
+        reference = atoms.copy()
+        if shape == "zero_cell_vector":
+            atoms.cell[2] = 0.0  # periodic in a and b only, no c vector at all
+            reference.center(vacuum=5.0, axis=2)  # ASE needs the vector: give it one far enough
+            atoms.positions[:] = reference.positions
+        else:
+            atoms.cell = np.zeros((3, 3))
+    elif shape == "far_cluster_with_cell":
+        atoms.pbc = False
+        atoms.positions += [40.0, -25.0, 13.0]  # outside the cell: non-periodic directions are not wrapped
+        reference = atoms
+    i, j, d = neighbour_pairs(atoms, "ijd", 3.8)
+    found = sorted(zip(i.tolist(), j.tolist(), np.round(d, 8).tolist()))
+    assert len(found) > 100 and found == _ase_pairs(reference, 3.8)
+    # per species pair, as the bond analysis asks
+    i, j = neighbour_pairs(atoms, "ij", {("Zr", "S"): 3.1})
+    assert set(atoms.numbers[i]) | set(atoms.numbers[j]) <= {16, 40} and len(i) > 0
+
+
+def test_neighbour_pairs_of_nothing_and_of_one_atom():
+    from aiida_bzs.analysis.neighbours import neighbour_pairs
+
+    i, d, vectors = neighbour_pairs(Atoms(), "idD", 3.0)
+    assert len(i) == len(d) == 0 and vectors.shape == (0, 3)
+    assert len(neighbour_pairs(Atoms(), "d", 3.0)) == 0  # one quantity: an array, as matscipy gives
+    assert len(neighbour_pairs(Atoms("S"), "d", 3.0)) == 0
