@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from functools import reduce
 from itertools import product
-from math import gcd
 
 import numpy as np
 from ase import Atoms
@@ -21,7 +19,7 @@ from ase import Atoms
 from .contacts import separation_violations
 from .crystal import BZS_ELEMENTS
 from .errors import StructureInputError
-from .rss import Placer, TRIALS_PER_ATOM, normalise_separations
+from .rss import Placer, normalise_separations, place_random
 
 #: Space (Å) between the crystal's periodic plane and the start of the amorphous slab.
 DEFAULT_GAP = 1.5
@@ -43,9 +41,7 @@ def _frame(crystal: Atoms, axis: int):
 
 def reduced_formula(atoms: Atoms) -> dict[str, int]:
     """Element counts divided by their greatest common divisor (Ba4Zr4S12 → BaZrS3)."""
-    counts = Counter(atoms.get_chemical_symbols())
-    divisor = reduce(gcd, counts.values())
-    return {e: n // divisor for e, n in counts.items()}
+    return atoms.symbols.formula.reduce()[0].count()
 
 
 def _cut_slab(amorphous: Atoms, origin: np.ndarray, basis: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -101,14 +97,8 @@ def _to_formula_units(
     kept = atoms[np.setdiff1d(np.arange(len(atoms)), drop)]
     placer = Placer(kept.cell[:], table)
     placer.add(kept.positions, kept.get_chemical_symbols())
-    for element in missing:
-        for _trial in range(TRIALS_PER_ATOM):
-            pos = origin + rng.random(3) @ basis
-            if placer.fits(pos, [element]):
-                placer.add(pos, [element])
-                break
-        else:
-            return None
+    if place_random(placer, missing, rng, origin=origin, basis=basis) < len(missing):
+        return None
     return Atoms(placer.symbols, positions=placer.positions, cell=kept.cell, pbc=True)
 
 

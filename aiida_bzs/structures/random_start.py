@@ -2,8 +2,9 @@
 
 Atoms are dropped one at a time at random positions in a cubic periodic box of the requested mass
 density (g/cm³); a position is kept when it respects every species-pair minimum separation (Å)
-with the atoms placed before it (random sequential addition). A periodic KD-tree (scipy
-``cKDTree``) holds the placed atoms, so 10,240 atoms take seconds, not an O(N²) loop.
+with the atoms placed before it (random sequential addition, :class:`.rss.Placer`, shared with
+random structure search and interfaces). A periodic KD-tree (scipy ``cKDTree``) holds the placed
+atoms, so 10,240 atoms take about a second, not an O(N²) loop.
 """
 
 from __future__ import annotations
@@ -13,21 +14,19 @@ from collections.abc import Mapping
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
-from scipy.spatial import cKDTree
 
 from .contacts import separation_violations
 from .crystal import BZS_ELEMENTS
 from .errors import StructureInputError
-from .rss import DEFAULT_MIN_SEPARATION, normalise_separations, parse_composition
+from .rss import DEFAULT_MIN_SEPARATION, Placer, normalise_separations, parse_composition, place_random
 
 #: Hard-sphere minimum separations: the RSS minima scaled down, so that a box at a condensed
 #: density can be filled by random sequential addition (its jamming limit is low).
 HARD_SPHERE_SEPARATION: dict[tuple[str, str], float] = {
     pair: round(0.8 * d, 2) for pair, d in DEFAULT_MIN_SEPARATION.items()
 }
-#: Random trials per atom before giving up, and atoms placed between KD-tree rebuilds.
+#: Random trials per atom before giving up.
 TRIALS_PER_ATOM = 5000
-REBUILD_EVERY = 64
 #: g/cm³ per (u/Å³).
 _G_CM3_PER_U_A3 = 1.66053906660
 
@@ -54,60 +53,24 @@ def hard_sphere_box(
     mass = sum(atomic_masses[atomic_numbers[el]] * n for el, n in counts.items())
     edge = (mass / density * _G_CM3_PER_U_A3) ** (1.0 / 3.0)
     species = sorted(counts, key=lambda e: -atomic_numbers[e])  # big atoms first
-    index = {el: k for k, el in enumerate(BZS_ELEMENTS)}
-    limit = np.zeros((len(BZS_ELEMENTS), len(BZS_ELEMENTS)))
-    for (a, b), d in table.items():
-        limit[index[a], index[b]] = limit[index[b], index[a]] = d
-    reach = float(limit.max())
+    reach = max(table.values(), default=0.0)
     if reach >= edge / 2:
         raise StructureInputError(
             f"box edge {edge:.2f} Å is too small for minimum separations up to {reach} Å; use more formula units"
         )
 
     rng = np.random.default_rng(seed)
-    placed = np.zeros((0, 3))
-    kinds = np.zeros(0, dtype=int)
-    tree = None
-    n_tree = 0
+    placer = Placer(np.eye(3) * edge, table)
     for element in species:
-        kind = index[element]
-        for _ in range(counts[element]):
-            for _trial in range(TRIALS_PER_ATOM):
-                candidate = rng.random(3) * edge
-                if _fits(candidate, kind, placed, kinds, tree, n_tree, limit, reach, edge):
-                    placed = np.vstack([placed, candidate])
-                    kinds = np.append(kinds, kind)
-                    break
-            else:
-                raise StructureInputError(
-                    f"could not place atom {len(placed) + 1} of {sum(counts.values())} at {density} g/cm³ with "
-                    f"minimum separations {table}; lower the density or the separations"
-                )
-            if len(placed) - n_tree >= REBUILD_EVERY:
-                tree, n_tree = cKDTree(placed, boxsize=edge), len(placed)
-    symbols = [BZS_ELEMENTS[k] for k in kinds]
-    atoms = Atoms(symbols, positions=placed, cell=[edge] * 3, pbc=True)
-    atoms = atoms[np.argsort([BZS_ELEMENTS.index(s) for s in symbols], kind="stable")]
+        if place_random(placer, [element] * counts[element], rng, TRIALS_PER_ATOM) < counts[element]:
+            raise StructureInputError(
+                f"could not place atom {len(placer.positions) + 1} of {sum(counts.values())} at {density} g/cm³ with "
+                f"minimum separations {table}; lower the density or the separations"
+            )
+    atoms = Atoms(placer.symbols, positions=placer.positions, cell=[edge] * 3, pbc=True)
+    atoms = atoms[np.argsort([BZS_ELEMENTS.index(s) for s in placer.symbols], kind="stable")]
     if separation_violations(atoms, table):
         raise StructureInputError("internal check failed: the hard-sphere box violates its separations")
     atoms.info.update({"config_type": "hard_sphere", "hard_sphere_seed": int(seed)})
     return atoms
 
-
-def _fits(candidate, kind, placed, kinds, tree, n_tree, limit, reach, edge) -> bool:
-    """True when ``candidate`` keeps every pair minimum with the atoms placed so far."""
-    if tree is not None:
-        near = tree.query_ball_point(candidate, reach)
-        if near:
-            near = np.asarray(near)
-            d = tree.data[near] - candidate
-            d -= edge * np.round(d / edge)
-            if (np.linalg.norm(d, axis=1) < limit[kind, kinds[near]]).any():
-                return False
-    recent = placed[n_tree:]
-    if len(recent):
-        d = recent - candidate
-        d -= edge * np.round(d / edge)
-        if (np.linalg.norm(d, axis=1) < limit[kind, kinds[n_tree:]]).any():
-            return False
-    return True

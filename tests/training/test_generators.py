@@ -181,3 +181,42 @@ def test_generator_calcfunctions_record_provenance(aiida_profile):
     assert set(iface.creator.inputs) == {"crystal", "parameters", "amorphous"}
     with pytest.raises(StructureInputError, match="unknown parameters"):
         generate_rss(orm.Dict({"cout": 3}))
+
+
+@pytest.mark.parametrize("cell", [np.eye(3) * 14.0,  # orthorhombic, wide: periodic KD-tree, minimum images
+                                  [[9.0, 0, 0], [2.5, 8.5, 0], [-1.5, 2.0, 9.5]],  # triclinic: tree of images
+                                  np.eye(3) * 4.0])  # narrower than twice the largest minimum: images
+def test_one_placer_for_every_cell(cell):
+    """RSS, interfaces and hard-sphere boxes share Placer/place_random: what it accepts must agree with
+    a brute-force check once the KD-tree holds atoms (more than REBUILD_EVERY placed)."""
+    from aiida_bzs.structures.rss import REBUILD_EVERY, Placer, place_random
+
+    table = {k: 0.6 * v for k, v in DEFAULT_MIN_SEPARATION.items()}
+    rng = np.random.default_rng(0)
+    placer = Placer(np.asarray(cell, float), table)
+    wanted = ["Ba", "Zr", "S", "S", "S"] * 20
+    placed = place_random(placer, wanted, rng, trials=500)
+    atoms = Atoms(placer.symbols, positions=placer.positions, cell=cell, pbc=True)
+    assert len(atoms) == placed and not separation_violations(atoms, table)
+    if placed > REBUILD_EVERY:
+        assert placer._tree is not None
+    for _ in range(200):  # candidates: accepted exactly when the brute-force check finds no clash
+        probe = atoms + Atoms("S", positions=[rng.random(3) @ atoms.cell[:]])
+        clash = any(j == len(atoms) or i == len(atoms) for i, j, _ in separation_violations(probe, table))
+        assert placer.fits(probe.positions[-1:], ["S"]) == (not clash)
+
+
+def test_place_random_reports_how_many_fit():
+    from aiida_bzs.structures.rss import Placer, place_random
+
+    placer = Placer(np.eye(3) * 5.0, {("Ba", "Ba"): 3.0})
+    assert place_random(placer, ["Ba"] * 50, np.random.default_rng(1), trials=50) < 50
+    assert len(placer.positions) == len(placer.symbols) < 50
+
+
+def test_compositions_are_read_by_ase_formula():
+    assert parse_composition("Ba2ZrS5", 2) == {"Ba": 4, "Zr": 2, "S": 10}
+    assert parse_composition("Ba Zr S3") == parse_composition({"Ba": 1, "Zr": 1, "S": 3}) == {"Ba": 1, "Zr": 1, "S": 3}
+    for bad, message in (("", "cannot read"), ("BaZrS3!", "cannot read"), ("BaZrO3", r"\['O'\]")):
+        with pytest.raises(StructureInputError, match=message):
+            parse_composition(bad)
