@@ -26,6 +26,24 @@ TIMEOUT_FRACTION = 0.9
 #: Keys of the optional ``settings`` Dict (technical knobs that do not change the physics).
 SETTINGS_KEYS = ("neighbour", "restart_file", "restart_interval")
 STDOUT = "lammps.out"
+#: Resources of a run that names none: one rank on one machine (protocols/lammps_base.yaml sets them
+#: for the work chains).
+DEFAULT_RESOURCES = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
+
+
+def mpi_ranks(resources: dict | None) -> int:
+    """Total MPI ranks that ``resources`` ask for (1 when they do not say)."""
+    resources = dict(resources or {})
+    if resources.get("tot_num_mpiprocs"):
+        return int(resources["tot_num_mpiprocs"])
+    return int(resources.get("num_machines", 1) or 1) * int(resources.get("num_mpiprocs_per_machine", 1) or 1)
+
+
+def mpi_problem(code, options) -> str | None:
+    """The code cannot run the requested ranks (see :func:`aiida_bzs.common.codes.mpi_code_problem`)."""
+    from aiida_bzs.common.codes import mpi_code_problem
+
+    return mpi_code_problem(code, mpi_ranks((options or {}).get("resources")))
 
 
 def validate_parameters(value, _):
@@ -94,7 +112,7 @@ def validate_inputs(inputs, _):
     settings = inputs.get("settings")
     if settings is not None and settings.get("restart_file") and "parent_folder" not in inputs:
         return "settings.restart_file needs a parent_folder (the remote folder of the stopped run)"
-    return None
+    return mpi_problem(inputs.get("code"), inputs.get("metadata", {}).get("options", {}))
 
 
 class LammpsCalculation(CalcJob):
@@ -124,7 +142,7 @@ class LammpsCalculation(CalcJob):
         spec.inputs.validator = validate_inputs
         options = spec.inputs["metadata"]["options"]
         options["parser_name"].default = "bzs.lammps"
-        options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
+        options["resources"].default = dict(DEFAULT_RESOURCES)
         options["input_filename"].default = li.INPUT
         options["output_filename"].default = STDOUT
 

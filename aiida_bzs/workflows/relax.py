@@ -19,18 +19,25 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, while_
 
-from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
+from aiida_bzs.analysis.md_programme import MIN_DEFAULTS, MdInputError, normalise_stage
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.calculations.functions.md import relax_summary
-from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure, summarise_structure
 from aiida_bzs.data.ace_potential import AcePotentialData
 
-from .lammps_base import SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes, potential_gate
-from .protocols import get_protocol
+from .lammps_base import (SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes,
+                          fill_run_inputs, potential_gate, run_inputs)
+from .protocols import get_protocol, recursive_merge
 
 #: relax_type → LAMMPS ``fix box/relax`` coupling (None: positions only).
 RELAX_TYPES = {"positions": None, "cell": "tri", "volume": "iso", "normal": "z"}
+#: Minimiser keys a relaxation takes from its protocol (defaults: ``analysis.md_programme.MIN_DEFAULTS``).
+MINIMISER_KEYS = ("ftol", "etol", "maxiter", "maxeval", "pressure", "vmax", "dump_interval")
+
+
+def _default(key: str):
+    """The default protocol's value of ``key`` (``protocols/relax.yaml``): the one place of the number."""
+    return get_protocol("relax")[key]
 
 
 def minimisation_stage(relax_type: str, settings: dict, orthogonal: bool = False) -> dict:
@@ -46,7 +53,7 @@ def minimisation_stage(relax_type: str, settings: dict, orthogonal: bool = False
     if coupling == "tri" and orthogonal:
         coupling = "aniso"
     stage = {"name": f"relax_{relax_type}", "ensemble": "minimise", "box_relax": coupling}
-    for key in ("etol", "ftol", "maxiter", "maxeval", "pressure", "vmax", "dump_interval"):
+    for key in MINIMISER_KEYS:
         if key in settings:
             stage[key] = settings[key]
     return normalise_stage(stage)
@@ -90,9 +97,13 @@ class RelaxWorkChain(WorkChain):
                    help=f"One of {sorted(RELAX_TYPES)}.")
         spec.input("parameters", valid_type=orm.Dict, required=False,
                    help="Minimiser settings: ftol (eV/Å), etol, maxiter, maxeval, pressure (bar), vmax.")
-        spec.input("volume_convergence", valid_type=orm.Float, default=lambda: orm.Float(0.01),
-                   help="Relative volume change between two cell relaxations that counts as converged.")
-        spec.input("max_meta_iterations", valid_type=orm.Int, default=lambda: orm.Int(5))
+        spec.input("volume_convergence", valid_type=orm.Float,
+                   default=lambda: orm.Float(_default("volume_convergence")),
+                   help="Relative volume change between two cell relaxations that counts as converged "
+                        "(default: the default preset of protocols/relax.yaml).")
+        spec.input("max_meta_iterations", valid_type=orm.Int,
+                   default=lambda: orm.Int(_default("max_meta_iterations")),
+                   help="Cell relaxations at most (default: the default preset of protocols/relax.yaml).")
         spec.input("allow_unusable_potential", valid_type=orm.Bool, default=lambda: orm.Bool(False),
                    help="Run even if the potential's fit verdict is 'unusable' (at your own risk).")
         spec.input("sanity", valid_type=orm.Dict, required=False,
@@ -113,19 +124,32 @@ class RelaxWorkChain(WorkChain):
 
     @classmethod
     def get_builder_from_protocol(cls, code, structure, potential, relax_type="positions", protocol=None,
-                                  overrides=None, options=None):
-        """Builder from ``protocols/relax.yaml`` (tolerances, volume convergence, meta iterations)."""
-        settings = {**get_protocol("relax", protocol), **(overrides or {})}
+                                  overrides=None, options=None, num_mpiprocs=None):
+        """Builder from ``protocols/relax.yaml`` (tolerances, volume convergence, meta iterations).
+
+        Each minimisation runs as the preset's ``lammps_protocol`` of ``protocols/lammps_base.yaml``
+        says (resources, wall time, restarts), recorded as the ``md`` inputs.
+
+        :param code: LAMMPS code (label or node); ``num_mpiprocs`` > 1 needs one set up with MPI
+            (``lmp-mpi@localhost-mpich`` locally, made by ``aiida-bzs setup``).
+        :param overrides: keys of the preset, and of ``analysis.md_programme.MIN_DEFAULTS``
+            (``pressure``, ``vmax``, ...); ``lammps_base``: overrides of the lammps_base preset.
+            An unknown key raises ``ProtocolOverrideError`` before anything runs.
+        :param options: metadata options of every LAMMPS job (merged over the lammps_base preset's).
+        :param num_mpiprocs: MPI ranks of every LAMMPS job.
+        """
+        overrides = dict(overrides or {})
+        run_overrides = overrides.pop("lammps_base", None)
+        preset = get_protocol("relax", protocol)
+        base = {**{k: MIN_DEFAULTS[k] for k in MINIMISER_KEYS if k not in preset}, **preset}
+        settings = recursive_merge(base, overrides, strict=True)
         builder = cls.get_builder()
-        builder.md.lammps.code = load_code(code)
-        if options:
-            builder.md.lammps.metadata.options = options
+        fill_run_inputs(builder.md, run_inputs(code, settings["lammps_protocol"], run_overrides, options,
+                                               num_mpiprocs))
         builder.structure = structure
         builder.potential = potential
         builder.relax_type = orm.Str(relax_type)
-        minimiser = {k: settings[k] for k in ("ftol", "etol", "maxiter", "maxeval", "pressure", "vmax")
-                     if k in settings}
-        builder.parameters = orm.Dict(minimiser)
+        builder.parameters = orm.Dict({k: settings[k] for k in MINIMISER_KEYS})
         builder.volume_convergence = orm.Float(settings["volume_convergence"])
         builder.max_meta_iterations = orm.Int(settings["max_meta_iterations"])
         if settings.get("sanity"):
