@@ -43,6 +43,9 @@ MIN_DEFAULTS = {
     "dump_interval": 100,     # iterations between trajectory frames
     "thermo_interval": 10,
 }
+#: fs in a ps, and s in a fs (durations are in ps, quench rates in K/s, timesteps in fs).
+FS_PER_PS = 1000.0
+S_PER_FS = 1.0e-15
 #: Line searches of LAMMPS's ``min_modify line``.
 LINESEARCHES = ("backtrack", "quadratic", "forcezero")
 _COMMON = {"name", "ensemble"}
@@ -157,7 +160,7 @@ def normalise_stage(stage: Mapping) -> dict:
 
 def duration_to_steps(duration_ps: float, timestep_fs: float) -> int:
     """Number of steps in ``duration_ps`` ps at ``timestep_fs`` fs (rounded to the nearest step)."""
-    return int(round(duration_ps * 1000.0 / timestep_fs))
+    return int(round(duration_ps * FS_PER_PS / timestep_fs))
 
 
 def quench_steps(t_start: float, t_stop: float, rate_k_per_s: float, timestep_fs: float) -> int:
@@ -165,7 +168,7 @@ def quench_steps(t_start: float, t_stop: float, rate_k_per_s: float, timestep_fs
 
     The time is |ΔT| / rate seconds, divided by the timestep (1 fs = 1e-15 s).
     """
-    return int(round(abs(t_start - t_stop) / rate_k_per_s / (timestep_fs * 1e-15)))
+    return int(round(abs(t_start - t_stop) / rate_k_per_s / (timestep_fs * S_PER_FS)))
 
 
 def build_programme(stages: Sequence[Mapping], timestep: float = MD_DEFAULTS["timestep"]) -> list[dict]:
@@ -234,7 +237,7 @@ def stage_duration_ps(stage: Mapping) -> float:
     """Simulated time of an MD stage in ps (0 for a minimisation)."""
     if stage["ensemble"] == "minimise":
         return 0.0
-    return stage["steps"] * stage["timestep"] / 1000.0
+    return stage["steps"] * stage["timestep"] / FS_PER_PS
 
 
 def target_temperature(stage: Mapping, step: np.ndarray) -> np.ndarray:

@@ -16,6 +16,8 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.lammps import Prism
 
+from aiida_bzs.analysis.md_programme import FS_PER_PS  # stages give times in fs, metal units want ps
+
 INPUT = "input.lammps"
 DATA = "structure.data"
 POTENTIAL = "potential.yace"
@@ -35,13 +37,15 @@ THERMO_KEYWORDS = ("step", "time", "temp", "press", "pe", "ke", "etotal", "econs
 #: Neighbour-list settings. ACE under NPT needs large per-atom lists (toolchain.md); the
 #: overflow handler doubles ``one`` and ``page`` when LAMMPS asks for more.
 NEIGHBOUR_DEFAULTS = {"skin": 1.0, "every": 1, "delay": 0, "one": 10000, "page": 200000}
+#: LAMMPS requires ``neigh_modify page`` >= this many times ``one``.
+PAGE_PER_ONE = 10
 #: Steps between periodic restart files (None: only the final one); a walltime kill restarts here.
 RESTART_INTERVAL = 10000
 #: Steps between checks of the wall-time limit (``timer timeout``).
 TIMEOUT_CHECK_EVERY = 100
 
 #: 1 Å/ps in ASE velocity units.
-ANGSTROM_PER_PS = 1.0 / (1000.0 * units.fs)
+ANGSTROM_PER_PS = 1.0 / (FS_PER_PS * units.fs)
 
 
 def lammps_species(symbols: Sequence[str], potential_elements: Sequence[str]) -> list[str]:
@@ -91,7 +95,7 @@ def rotate_back(atoms: Atoms, reference_cell: np.ndarray) -> Atoms:
 def _neighbour_lines(neighbour: Mapping) -> list[str]:
     n = {**NEIGHBOUR_DEFAULTS, **neighbour}
     one, page = int(n["one"]), int(n["page"])
-    page = max(page, 10 * one)  # LAMMPS requires page >= 10 * one
+    page = max(page, PAGE_PER_ONE * one)
     return [
         f"neighbor {float(n['skin'])} bin",
         f"neigh_modify every {int(n['every'])} delay {int(n['delay'])} check yes one {one} page {page}",
@@ -100,14 +104,14 @@ def _neighbour_lines(neighbour: Mapping) -> list[str]:
 
 def _md_lines(stage: Mapping, create_velocities: bool) -> list[str]:
     t0, t1 = stage["temperature"]
-    tdamp = stage["tdamp"] / 1000.0  # fs -> ps
-    lines = [f"timestep {stage['timestep'] / 1000.0}"]
+    tdamp = stage["tdamp"] / FS_PER_PS
+    lines = [f"timestep {stage['timestep'] / FS_PER_PS}"]
     if create_velocities:
         lines.append(f"velocity all create {t0} {stage['seed']} dist gaussian mom yes rot yes")
     if stage["ensemble"] == "nvt":
         lines.append(f"fix ensemble all nvt temp {t0} {t1} {tdamp}")
     elif stage["ensemble"] == "npt":
-        p, pdamp = stage["pressure"], stage["pdamp"] / 1000.0
+        p, pdamp = stage["pressure"], stage["pdamp"] / FS_PER_PS
         lines.append(f"fix ensemble all npt temp {t0} {t1} {tdamp} {stage['barostat']} {p} {p} {pdamp}")
     else:
         lines.append("fix ensemble all nve")

@@ -323,7 +323,7 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         """Neighbour-list overflow: grow ``one`` and ``page`` and run the stage again."""
         neighbour = {**li.NEIGHBOUR_DEFAULTS, **self.ctx.settings.get("neighbour", {})}
         neighbour["one"] = int(neighbour["one"]) * NEIGHBOUR_GROWTH
-        neighbour["page"] = max(int(neighbour["page"]) * NEIGHBOUR_GROWTH, 10 * neighbour["one"])
+        neighbour["page"] = max(int(neighbour["page"]) * NEIGHBOUR_GROWTH, li.PAGE_PER_ONE * neighbour["one"])
         self.ctx.settings["neighbour"] = neighbour
         self._fresh_start()
         self.report(f"neighbour list overflow in {node.process_label}<{node.pk}>; one={neighbour['one']} "

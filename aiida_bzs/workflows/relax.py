@@ -31,6 +31,8 @@ from .protocols import get_protocol, recursive_merge
 
 #: relax_type → LAMMPS ``fix box/relax`` coupling (None: positions only).
 RELAX_TYPES = {"positions": None, "cell": "tri", "volume": "iso", "normal": "z"}
+#: Off-diagonal cell components (Å) below which a cell counts as orthogonal (written without tilt).
+ORTHOGONAL_TOLERANCE = 1e-8
 #: Minimiser keys a relaxation takes from its protocol (defaults: ``analysis.md_programme.MIN_DEFAULTS``).
 MINIMISER_KEYS = ("ftol", "etol", "maxiter", "maxeval", "pressure", "vmax", "dump_interval")
 
@@ -160,7 +162,7 @@ class RelaxWorkChain(WorkChain):
         params = self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
         atoms = atoms_from_structure(self.inputs.structure)
         cell = np.asarray(atoms.cell[:])
-        orthogonal = bool(np.allclose(cell - np.diag(np.diag(cell)), 0.0, atol=1e-8))
+        orthogonal = bool(np.allclose(cell - np.diag(np.diag(cell)), 0.0, atol=ORTHOGONAL_TOLERANCE))
         self.ctx.stage = minimisation_stage(self.inputs.relax_type.value, params, orthogonal=orthogonal)
         self.ctx.structure = self.inputs.structure
         self.ctx.iteration = 0
