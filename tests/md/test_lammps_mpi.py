@@ -111,3 +111,23 @@ def test_run_protocol_records_and_refuses_unknown_keys():
         run_protocol("fast", overrides={"settings": {"neighbor": {"one": 1}}})
     with pytest.raises(ProtocolOverrideError, match="wallclock"):
         run_protocol("fast", options={"wallclock": 10})
+
+
+def test_cli_np_picks_the_mpi_code_or_names_the_fix(lmp_code, tiny_potential, supercell):
+    """``--np 2`` without ``--code`` wants lmp-mpi@localhost-mpich; a serial ``--code`` is refused; nothing runs."""
+    from click.testing import CliRunner
+
+    from aiida_bzs.cli import cmd_root
+
+    structure = supercell((1, 1, 1)).store()
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    args = ["relax", str(structure.pk), str(tiny_potential.pk), "--np", "2"]
+    result = CliRunner().invoke(cmd_root, args)
+    assert result.exit_code != 0
+    assert "no code labelled lmp-mpi@localhost-mpich; run `aiida-bzs setup`" in result.output
+    result = CliRunner().invoke(cmd_root, [*args, "--code", lmp_code.full_label])
+    assert result.exit_code != 0 and "runs without MPI" in result.output and "lmp-mpi@localhost-mpich" in result.output
+    result = CliRunner().invoke(cmd_root, ["md", "melt-quench", str(structure.pk), str(tiny_potential.pk),
+                                           "--protocol", "demo", "--num-mpiprocs", "3", "--code", lmp_code.full_label])
+    assert result.exit_code != 0 and "3 MPI ranks were asked for" in result.output
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
