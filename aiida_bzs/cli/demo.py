@@ -9,7 +9,8 @@ from .utils import with_profile
 
 
 @cmd_root.command("demo")
-@click.option("--protocol", default="fast", show_default=True, help="Preset of protocols/pw.yaml.")
+@click.option("--protocol", default="fast", show_default=True,
+              help="Preset of protocols/pw.yaml (overrides of aiida-quantumespresso's PwBaseWorkChain protocol).")
 @click.option("--code", default="pw@localhost", show_default=True, help="pw.x code label.")
 @click.option("--pseudo-family", default=None, help="Pseudo family label (default: SSSP, else pslibrary US).")
 @click.option("--np", "num_mpiprocs", default=2, show_default=True, help="MPI ranks for pw.x.")
@@ -20,21 +21,21 @@ def cmd_demo(protocol, code, pseudo_family, num_mpiprocs, kpoints_distance):
 
     Prints the total energy (eV), the forces (eV/Å) and the PKs of every node made.
     """
-    from aiida import orm
     from aiida.engine import run_get_node
 
     from ..calculations.functions.structures import pnma_crystal
-    from ..common.codes import MissingCodeError
+    from ..common.codes import MissingCodeError, load_code
     from ..common.pseudos import PseudoFamilyError
+    from ..workflows.protocols import ProtocolError, ProtocolOverrideError
     from ..workflows.pw_inputs import get_pw_builder
 
-    structure = pnma_crystal()
+    overrides = {"kpoints_distance": kpoints_distance} if kpoints_distance else None
     try:
-        builder = get_pw_builder(structure, code, protocol, pseudo_family, num_mpiprocs)
-    except (MissingCodeError, PseudoFamilyError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    if kpoints_distance:
-        builder.kpoints_distance = orm.Float(kpoints_distance)
+        code_node = load_code(code)
+        structure = pnma_crystal()
+        builder = get_pw_builder(structure, code_node, protocol, pseudo_family, num_mpiprocs, overrides)
+    except (MissingCodeError, PseudoFamilyError, ProtocolError, ProtocolOverrideError) as exc:
+        raise click.ClickException(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) from exc
     click.echo(f"structure  pk={structure.pk}  {structure.get_formula()}  (Pnma, {len(structure.sites)} atoms)")
     click.echo(f"running PwBaseWorkChain (protocol {protocol}, {num_mpiprocs} MPI ranks) ...")
     results, node = run_get_node(builder)
