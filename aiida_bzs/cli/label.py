@@ -1,5 +1,7 @@
 """``aiida-bzs label GROUP``: DFT labels for the structures of a group (DftLabelWorkChain).
 
+The inputs come from ``DftLabelWorkChain.get_builder_from_protocol``: every number (pw.x
+namelists, k spacing, wall time, isolated-atom box, jobs at once) is on the workchain node.
 Runs in this process (no daemon) unless ``--submit``; with ``--cache`` (default) pw.x
 calculations already done with the same inputs are reused in this process. For the daemon,
 enable caching once per profile: ``verdi config set caching.enabled_for
@@ -41,8 +43,14 @@ def cmd_label(group_label, code_label, protocol, pseudo_family, limit, seed, con
 
     from ..calculations.functions.labels import config_type_of
     from ..common.codes import MissingCodeError, load_code
-    from ..workflows.label import PW_CALCULATION, DftLabelWorkChain, default_max_concurrent
-    from ..workflows.protocols import get_protocol
+    from ..common.pseudos import PseudoFamilyError
+    from ..workflows.label import (
+        PW_CALCULATION,
+        DftLabelWorkChain,
+        check_structure,
+        default_max_concurrent,
+    )
+    from ..workflows.protocols import ProtocolOverrideError, get_protocol
 
     try:
         group = orm.load_group(group_label)
@@ -60,24 +68,28 @@ def cmd_label(group_label, code_label, protocol, pseudo_family, limit, seed, con
     if limit is not None and limit < len(structures):
         chosen = np.random.default_rng(seed).choice(len(structures), size=limit, replace=False)
         structures = [structures[i] for i in sorted(chosen)]
-    builder = DftLabelWorkChain.get_builder()
-    builder.structures = {f"pk{s.pk}": s for s in structures}
-    builder.code = code
-    builder.protocol = orm.Str(protocol)
-    builder.num_mpiprocs = orm.Int(num_mpiprocs)
-    if pseudo_family:
-        builder.pseudo_family = orm.Str(pseudo_family)
     if max_concurrent:
         why = f"{max_concurrent} (--max-concurrent)"
     else:
         max_concurrent, why = default_max_concurrent(code.computer, num_mpiprocs,
                                                      int(get_protocol("label", protocol)["max_concurrent"]))
         why += "; override with --max-concurrent"
-    builder.max_concurrent = orm.Int(max_concurrent)
-    if kpoints_distance:
-        builder.kpoints_distance = orm.Float(kpoints_distance)
     click.echo(f"labelling {len(structures)} structures of group {group_label!r} with protocol {protocol}")
     click.echo(f"pw.x jobs at once: {why}")
+    keyed = {f"pk{s.pk}": s for s in structures}
+    for key, structure in keyed.items():  # the structure named first, before the settings are resolved
+        problem = check_structure(key, structure)
+        if problem:
+            raise click.ClickException(problem)
+    overrides = {"max_concurrent": max_concurrent}
+    if kpoints_distance:
+        overrides["pw"] = {"kpoints_distance": kpoints_distance}
+    try:
+        builder = DftLabelWorkChain.get_builder_from_protocol(
+            code, keyed, protocol=protocol, overrides=overrides, pseudo_family=pseudo_family,
+            num_mpiprocs=num_mpiprocs)
+    except (PseudoFamilyError, ProtocolOverrideError) as exc:
+        raise click.ClickException(str(exc)) from exc
     context = enable_caching(identifier=PW_CALCULATION) if cache and not submit else contextlib.nullcontext()
     with context:  # a refusal at launch (bad structures are named) is one line, see launch()
         node = launch(builder, submit, check=False, unit="pw.x jobs")

@@ -1,8 +1,11 @@
 """``DftLabelWorkChain`` (``bzs.label``): PBEsol single points on many structures → a TrainingSet.
 
-Runs one ``PwBaseWorkChain`` per structure (settings from ``protocols/pw.yaml`` via
-:func:`~aiida_bzs.workflows.pw_inputs.get_pw_builder`), at most ``max_concurrent`` at a time,
-plus the isolated Ba, Zr and S atoms once per settings. Successes are collected by the
+Runs one ``PwBaseWorkChain`` per structure, built by aiida-quantumespresso's
+``get_builder_from_protocol`` with the overrides of ``protocols/pw.yaml`` (see
+:mod:`~aiida_bzs.workflows.pw_inputs`), at most ``max_concurrent`` at a time, plus the isolated
+Ba, Zr and S atoms once per settings. :meth:`DftLabelWorkChain.get_builder_from_protocol`
+resolves a protocol and overrides into the ``parameters`` input, so every number the labels
+depend on (pw.x namelists, k spacing, wall time, resources, isolated-atom box) is on the node. Successes are collected by the
 :func:`~aiida_bzs.calculations.functions.labels.build_training_set` calcfunction; every failure
 is listed with its exit code in the ``excluded`` output, so nothing is dropped silently and one
 failed job never loses the others. Bad input (no structures, unknown elements, atoms closer
@@ -14,18 +17,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 
 from ..calculations.functions.generators import isolated_atom, training_set_structures
-from ..calculations.functions.labels import build_training_set, config_type_of, isolated_atom_energies
-from ..common.pseudos import load_family
+from ..calculations.functions.labels import (
+    build_training_set,
+    config_type_of,
+    isolated_atom_energies,
+)
+from ..common.codes import load_code
+from ..common.pseudos import PseudoFamilyError, load_family
 from ..data.training_set import TrainingSetData
 from ..structures.contacts import OVERLAP_DISTANCE, shortest_distance
 from ..structures.crystal import BZS_ELEMENTS
-from .protocols import get_protocol
-from .pw_inputs import get_pw_builder
+from .protocols import ProtocolOverrideError, _load, get_protocol, recursive_merge
+from .pw_inputs import (
+    builder_from_settings,
+    check_namelists,
+    merge_pw_overrides,
+    pw_settings,
+)
 
 #: Extra on a reference-energy Dict: the hash of the settings it was computed with.
 REFERENCE_KEY_EXTRA = "bzs_reference_key"
@@ -90,6 +105,68 @@ def check_structure(key: str, structure: orm.StructureData) -> str | None:
     return None
 
 
+#: Inputs whose values live in ``parameters`` when it is given (the protocol path's inputs).
+PROTOCOL_PATH_INPUTS = ("protocol", "pseudo_family", "kpoints_distance", "parameter_overrides", "isolated_atom_box")
+
+
+def label_parameters(
+    protocol: str | None = None,
+    overrides: Mapping | None = None,
+    pseudo_family: str | None = None,
+    num_mpiprocs: int = 1,
+    options: Mapping | None = None,
+) -> dict:
+    """Every number of a labelling run: ``protocols/label.yaml`` preset ``protocol`` with its
+    pw.yaml preset, updated by ``overrides``.
+
+    ``overrides`` keys: ``isolated_atom_box`` (Å), ``max_concurrent``, and ``pw`` —
+    aiida-quantumespresso ``PwBaseWorkChain`` overrides (``kpoints_distance``,
+    ``meta_parameters.conv_thr_per_atom``, ``pw.parameters.<NAMELIST>.<keyword>``,
+    ``pw.metadata.options``, ``max_iterations``, …, see :func:`~.pw_inputs.pw_settings`). Merged by
+    :func:`~.protocols.recursive_merge` with ``strict=True``: an unknown key raises
+    :class:`~.protocols.ProtocolOverrideError` naming it. Returns ``protocol``, ``pw_protocol``,
+    ``qe_protocol``, ``pw`` (complete aiida-qe overrides: namelists with cutoffs in Ry, k spacing
+    Å⁻¹, pseudo family, wall time s, resources), ``isolated_atom_box``, ``max_concurrent`` (the
+    protocol's upper bound) and ``overrides`` (as given, for the record).
+    """
+    name = protocol or _load("label")["default_protocol"]
+    preset = get_protocol("label", name)
+    base = {"isolated_atom_box": float(preset["isolated_atom_box"]),
+            "max_concurrent": int(preset["max_concurrent"]), "pw": None}
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ProtocolOverrideError(f"overrides must be a mapping, got {overrides!r}")
+    merged = recursive_merge(base, dict(overrides or {}), strict=True)
+    pw = pw_settings(preset["pw_protocol"], merged.pop("pw"), pseudo_family, num_mpiprocs, dict(options or {}),
+                     where="pw")
+    return {
+        "protocol": name,
+        "pw_protocol": pw["protocol"],
+        "qe_protocol": pw["qe_protocol"],
+        "pw": pw["overrides"],
+        "isolated_atom_box": float(merged["isolated_atom_box"]),
+        "max_concurrent": int(merged["max_concurrent"]),
+        "overrides": json.loads(json.dumps(dict(overrides or {}))),
+    }
+
+
+def _protocol_path_parameters(inputs) -> dict:
+    """``label_parameters`` from the protocol path's inputs (protocol, kpoints_distance, …)."""
+    pw: dict[str, Any] = {}
+    if "kpoints_distance" in inputs:
+        pw["kpoints_distance"] = float(inputs["kpoints_distance"].value)
+    if "parameter_overrides" in inputs:
+        pw["pw"] = {"parameters": inputs["parameter_overrides"].get_dict()}
+    overrides: dict[str, Any] = {"pw": pw} if pw else {}
+    if "isolated_atom_box" in inputs:
+        overrides["isolated_atom_box"] = float(inputs["isolated_atom_box"].value)
+    protocol = inputs.get("protocol")
+    family = inputs.get("pseudo_family")
+    num_mpiprocs = inputs.get("num_mpiprocs")
+    return label_parameters(protocol.value if protocol is not None else None, overrides,
+                            family.value if family is not None else None,
+                            num_mpiprocs.value if num_mpiprocs is not None else 1)
+
+
 def validate_inputs(inputs, _ctx=None) -> str | None:
     """Refuse bad input at launch: no structures, unknown elements, overlapping atoms."""
     structures = dict(inputs.get("structures", {}))
@@ -111,20 +188,23 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
     unknown_overrides = sorted(set(inputs.get("structure_overrides", {})) - set(structures))
     if unknown_overrides:
         return f"structure_overrides for {unknown_overrides}, which are not in `structures`"
-    protocol = inputs.get("protocol")
     try:
-        get_protocol("label", protocol.value if protocol is not None else None)
-    except KeyError as exc:
-        return str(exc)
+        if "parameters" in inputs:
+            mixed = sorted(set(PROTOCOL_PATH_INPUTS) & set(inputs))
+            if mixed:
+                return (f"{mixed} given with `parameters`, which holds them already; pass them to "
+                        "DftLabelWorkChain.get_builder_from_protocol instead")
+            parameters = inputs["parameters"].get_dict()
+            missing = sorted({"pw", "qe_protocol", "isolated_atom_box"} - set(parameters))
+            if missing:
+                return f"`parameters` lacks {missing}; make it with DftLabelWorkChain.get_builder_from_protocol"
+        else:
+            _protocol_path_parameters(inputs)
+        for key, override in inputs.get("structure_overrides", {}).items():
+            check_namelists(override.get_dict(), f"structure_overrides.{key}")
+    except (KeyError, ProtocolOverrideError, PseudoFamilyError) as exc:
+        return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return None
-
-
-def _merge(*overrides: dict | None) -> dict:
-    merged: dict = {}
-    for override in overrides:
-        for namelist, values in (override or {}).items():
-            merged.setdefault(namelist, {}).update(values)
-    return merged
 
 
 class DftLabelWorkChain(WorkChain):
@@ -142,14 +222,19 @@ class DftLabelWorkChain(WorkChain):
         spec.input("training_set", valid_type=TrainingSetData, required=False,
                    help="Alternatively or in addition: a training set of (unlabelled) structures.")
         spec.input("code", valid_type=orm.AbstractCode, help="pw.x code.")
+        spec.input("parameters", valid_type=orm.Dict, required=False,
+                   help="Every number of the run, from get_builder_from_protocol: 'pw' (aiida-quantumespresso "
+                        "PwBaseWorkChain overrides: pw.x namelists, kpoints_distance Å⁻¹, pseudo_family, "
+                        "metadata.options), 'qe_protocol', 'isolated_atom_box' (Å), and for the record 'protocol', "
+                        "'pw_protocol', 'overrides'. Replaces the protocol path's inputs below.")
         spec.input("pseudo_family", valid_type=orm.Str, required=False,
-                   help="Label of a pseudopotential family; default SSSP PBEsol, else the pslibrary family.")
+                   help="Protocol path: label of a pseudopotential family; default SSSP PBEsol, else pslibrary.")
         spec.input("protocol", valid_type=orm.Str, required=False,
-                   help="fast, balanced or stringent (protocols/label.yaml and pw.yaml).")
+                   help="Protocol path: fast, balanced or stringent (protocols/label.yaml and pw.yaml, read at run time).")
         spec.input("kpoints_distance", valid_type=orm.Float, required=False,
-                   help="k-point spacing in Å⁻¹ (2π included) replacing the protocol's.")
+                   help="Protocol path: k-point spacing in Å⁻¹ (2π included) replacing the protocol's.")
         spec.input("parameter_overrides", valid_type=orm.Dict, required=False,
-                   help="pw.x namelist values merged into every calculation, e.g. {'SYSTEM': {'ecutwfc': 30}}.")
+                   help="Protocol path: pw.x namelist values merged into every calculation, e.g. {'SYSTEM': {'ecutwfc': 30}}.")
         spec.input_namespace("structure_overrides", valid_type=orm.Dict, dynamic=True, required=False,
                              help="Per-structure namelist overrides, keyed like `structures`.")
         spec.input("max_concurrent", valid_type=orm.Int, required=False,
@@ -163,7 +248,7 @@ class DftLabelWorkChain(WorkChain):
         spec.input("compute_reference_energies", valid_type=orm.Bool, default=lambda: orm.Bool(True),
                    help="Compute isolated-atom energies (reused when computed before with the same settings).")
         spec.input("isolated_atom_box", valid_type=orm.Float, required=False,
-                   help="Cubic box edge (Å) for isolated atoms (default from the protocol).")
+                   help="Protocol path: cubic box edge (Å) for isolated atoms (default from the protocol).")
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -180,12 +265,69 @@ class DftLabelWorkChain(WorkChain):
         spec.exit_code(401, "ERROR_ALL_FAILED", message="Every structure failed to label; see the `excluded` output.")
         spec.exit_code(402, "ERROR_REFERENCE_ENERGIES", message="Isolated-atom calculations failed for {elements}.")
 
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: str | orm.AbstractCode,
+        structures: Mapping[str, orm.StructureData] | Sequence[orm.StructureData] | None = None,
+        training_set: TrainingSetData | None = None,
+        protocol: str | None = None,
+        overrides: Mapping | None = None,
+        pseudo_family: str | None = None,
+        options: Mapping | None = None,
+        num_mpiprocs: int = 1,
+        reference_energies: orm.Dict | Mapping | None = None,
+        **_,
+    ):
+        """A builder with every number of the run on its ``parameters`` input.
+
+        :param code: the pw.x code (or its label).
+        :param structures: structures to label, by key (a sequence is keyed ``structure_00000``, …).
+        :param training_set: and/or a TrainingSetData of structures.
+        :param protocol: preset of ``protocols/label.yaml`` (fast, balanced, stringent).
+        :param overrides: ``isolated_atom_box`` (Å), ``max_concurrent`` and ``pw`` (aiida-quantumespresso
+            PwBaseWorkChain overrides), merged strictly: an unknown key raises ``ProtocolOverrideError``
+            here, before anything runs (see :func:`label_parameters`).
+        :param pseudo_family: aiida-pseudo family label (default SSSP PBEsol, else pslibrary US).
+        :param options: ``metadata.options`` of every pw.x job (wall time s, queue, account, …).
+        :param num_mpiprocs: MPI ranks per pw.x job.
+        :param reference_energies: isolated-atom energies (eV) to use instead of computing them.
+
+        ``max_concurrent`` is the override when given, else :func:`default_max_concurrent` for the
+        code's computer, bounded by the protocol's.
+        """
+        code = load_code(code)
+        parameters = label_parameters(protocol, overrides, pseudo_family, num_mpiprocs, options)
+        protocol_limit = parameters.pop("max_concurrent")
+        if "max_concurrent" in (overrides or {}):
+            max_concurrent = protocol_limit
+        else:
+            max_concurrent, _why = default_max_concurrent(code.computer, num_mpiprocs, protocol_limit)
+        builder = cls.get_builder()
+        builder.code = code
+        builder.parameters = orm.Dict(parameters)
+        builder.num_mpiprocs = orm.Int(num_mpiprocs)
+        builder.max_concurrent = orm.Int(max_concurrent)
+        if structures is not None:
+            if not isinstance(structures, Mapping):
+                structures = {f"structure_{i:05d}": s for i, s in enumerate(structures)}
+            builder.structures = dict(structures)
+        if training_set is not None:
+            builder.training_set = training_set
+        if reference_energies is not None:
+            builder.reference_energies = (reference_energies if isinstance(reference_energies, orm.Dict)
+                                          else orm.Dict(dict(reference_energies)))
+            builder.compute_reference_energies = orm.Bool(False)
+        return builder
+
     # -- steps -------------------------------------------------------------------------------
     def setup(self):
-        """Gather structures, resolve the protocol and queue one job per structure."""
-        protocol = self.inputs.protocol.value if "protocol" in self.inputs else None
-        self.ctx.label_protocol = get_protocol("label", protocol)
-        self.ctx.pw_protocol = self.ctx.label_protocol["pw_protocol"]
+        """Gather structures, resolve the settings and queue one job per structure."""
+        if "parameters" in self.inputs:
+            self.ctx.parameters = self.inputs.parameters.get_dict()
+        else:  # protocol path: the YAML is read now, at run time
+            self.ctx.parameters = _protocol_path_parameters(self.inputs)
+        self.ctx.pw_protocol = self.ctx.parameters.get("pw_protocol", self.ctx.parameters.get("qe_protocol"))
         structures = dict(self.inputs.get("structures", {}))
         if "training_set" in self.inputs:
             converted = training_set_structures(self.inputs.training_set)
@@ -194,7 +336,7 @@ class DftLabelWorkChain(WorkChain):
         self.ctx.queue = list(self.ctx.structures)
         self.ctx.children = {}
         self.ctx.batch = []
-        self.ctx.family = load_family(self.inputs.pseudo_family.value if "pseudo_family" in self.inputs else None).label
+        self.ctx.family = load_family(self.ctx.parameters["pw"]["pseudo_family"]).label
         elements = sorted({structures[k].get_kind(s.kind_name).symbol for k in structures for s in structures[k].sites})
         self.ctx.elements = elements
         if "max_concurrent" in self.inputs:
@@ -202,28 +344,25 @@ class DftLabelWorkChain(WorkChain):
             why = f"{self.ctx.max_concurrent} (input)"
         else:
             self.ctx.max_concurrent, why = default_max_concurrent(
-                self.inputs.code.computer, self.inputs.num_mpiprocs.value, int(self.ctx.label_protocol["max_concurrent"])
+                self.inputs.code.computer, self.inputs.num_mpiprocs.value,
+                int(self.ctx.parameters.get("max_concurrent", get_protocol("label")["max_concurrent"])),
             )
         self.report(f"labelling {len(structures)} structures ({', '.join(elements)}) with protocol "
                     f"{self.ctx.pw_protocol}; at most {why} pw.x jobs at once")
 
-    def _overrides(self, key: str | None) -> dict:
-        per_structure = self.inputs.get("structure_overrides", {}).get(key) if key else None
-        return _merge(
-            self.inputs.parameter_overrides.get_dict() if "parameter_overrides" in self.inputs else None,
-            per_structure.get_dict() if per_structure is not None else None,
-        )
+    def _namelist_overrides(self) -> dict:
+        """pw.x namelist values given beside the protocol (recorded on the TrainingSet)."""
+        overrides = self.ctx.parameters.get("overrides", {})
+        return (overrides.get("pw") or {}).get("pw", {}).get("parameters", {})
 
     def _builder(self, structure: orm.StructureData, key: str | None):
-        builder = get_pw_builder(
-            structure,
-            code=self.inputs.code,
-            protocol=self.ctx.pw_protocol,
-            pseudo_family=self.ctx.family,
-            num_mpiprocs=self.inputs.num_mpiprocs.value,
-            overrides=self._overrides(key),
-        )
-        distance = self.inputs.kpoints_distance.value if "kpoints_distance" in self.inputs else builder.kpoints_distance.value
+        pw = self.ctx.parameters["pw"]
+        per_structure = self.inputs.get("structure_overrides", {}).get(key) if key else None
+        if per_structure is not None:
+            pw = merge_pw_overrides(pw, {"pw": {"parameters": per_structure.get_dict()}}, f"structure_overrides.{key}")
+        builder = builder_from_settings(structure, self.inputs.code,
+                                        {"qe_protocol": self.ctx.parameters["qe_protocol"], "overrides": pw})
+        distance = builder.kpoints_distance.value
         kpoints = orm.KpointsData()
         kpoints.set_cell_from_structure(structure)
         kpoints.set_kpoints_mesh_from_density(distance)
@@ -234,16 +373,12 @@ class DftLabelWorkChain(WorkChain):
             builder.kpoints = gamma
             builder.pop("kpoints_distance", None)
             builder.pw.settings = orm.Dict({"gamma_only": True})
-        else:
-            builder.kpoints_distance = orm.Float(distance)
         if "max_iterations" in self.inputs:
             builder.max_iterations = self.inputs.max_iterations
         return builder
 
     def _reference_box(self) -> float:
-        if "isolated_atom_box" in self.inputs:
-            return self.inputs.isolated_atom_box.value
-        return float(self.ctx.label_protocol["isolated_atom_box"])
+        return float(self.ctx.parameters["isolated_atom_box"])
 
     def _reference_key(self) -> str:
         """Hash of everything an isolated-atom energy depends on (pseudos, namelists, box, code)."""
@@ -385,11 +520,8 @@ class DftLabelWorkChain(WorkChain):
             "ecutrho": system.get("ecutrho"),
             "smearing": system.get("smearing"),
             "degauss": system.get("degauss"),
-            "kpoints_distance": (
-                self.inputs.kpoints_distance.value if "kpoints_distance" in self.inputs
-                else get_protocol("pw", self.ctx.pw_protocol)["kpoints_distance"]
-            ),
-            "overrides": self._overrides(None),
+            "kpoints_distance": self.ctx.parameters["pw"]["kpoints_distance"],
+            "overrides": self._namelist_overrides(),
             "isolated_atom_box": self._reference_box(),
             "spin_polarised": False,
         }
