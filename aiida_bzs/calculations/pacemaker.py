@@ -3,7 +3,9 @@
 The CalcJob writes pacemaker's ``input.yaml`` from checked fitting parameters (see
 :mod:`aiida_bzs.common.pacemaker_input`) and the training (and test) set as gzip-pickled
 DataFrames, runs ``pacemaker input.yaml`` and retrieves the log, the per-iteration metrics and
-the fitted B-basis potential. Inputs that cannot work (elements missing from the data, a cutoff
+the fitted B-basis potential. A fit stopped before the end (killed at the wall time, out of
+memory) returns the potential of its last iteration as ``interim_potential``, from which
+``PacemakerBaseWorkChain`` continues it. Inputs that cannot work (elements missing from the data, a cutoff
 below the shortest interatomic distance, a .yace where the .yaml is needed) are refused before
 the job is submitted, because pacemaker would only fail after minutes of TensorFlow set-up.
 """
@@ -17,7 +19,13 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
-from ..common.pacemaker_input import FitParameterError, build_input_yaml, config_type_factors, validate_fit_parameters
+from ..common.pacemaker_input import (
+    FitParameterError,
+    build_input_yaml,
+    config_type_factors,
+    continuable_potential_text,
+    validate_fit_parameters,
+)
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
 
@@ -45,8 +53,13 @@ class PacemakerCalculation(CalcJob):
     METRICS_FILE = "metrics.txt"
     TEST_METRICS_FILE = "test_metrics.txt"
     STDERR_FILE = "pacemaker.err"
+    #: written when a fit cycle ends (carries ``_fit_cycles``, see ``continuable_potential_text``)
+    INTERIM_BEST_CYCLE_FILE = "interim_potential_best_cycle.yaml"
+    #: rewritten after every optimizer iteration (python-ace ``save_interim_potential_callback``:
+    #: ``interim_potential_<fit cycle>.yaml``); read by the parser, kept only as ``interim_potential``
+    INTERIM_ITERATION_PATTERN = "interim_potential_[0-9]*.yaml"
     RETRIEVE = (
-        LOG_FILE, METRICS_FILE, TEST_METRICS_FILE, POTENTIAL_FILE, "interim_potential_best_cycle.yaml",
+        LOG_FILE, METRICS_FILE, TEST_METRICS_FILE, POTENTIAL_FILE, INTERIM_BEST_CYCLE_FILE,
         "cycle_metrics.txt", "test_cycle_metrics.txt", "ladder_metrics.txt", "test_ladder_metrics.txt",
     )
 
@@ -61,7 +74,9 @@ class PacemakerCalculation(CalcJob):
                    validator=_validate_parameters,
                    help="Fitting parameters (see aiida_bzs.common.pacemaker_input.DEFAULT_FIT_PARAMETERS).")
         spec.input("initial_potential", valid_type=AcePotentialData, required=False,
-                   help="Potential to continue from (its B-basis .yaml is the starting point).")
+                   help="Potential to continue from (its B-basis .yaml is the starting point): refitted "
+                        "('initial_potential_mode' continue) or grown ladder-wise (extend). Its elements must "
+                        "be the dataset's.")
         spec.inputs.validator = _validate_inputs
         options = spec.inputs["metadata"]["options"]
         options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
@@ -76,6 +91,9 @@ class PacemakerCalculation(CalcJob):
                     help="Final RMSE (energy meV/atom, forces meV/Å), iterations, convergence, timings (s).")
         spec.output("metrics_history", valid_type=orm.ArrayData,
                     help="Per-iteration loss and RMSE (energy meV/atom, forces meV/Å), train and test.")
+        spec.output("interim_potential", valid_type=AcePotentialData, required=False,
+                    help="Only when the fit stopped without its final potential (killed at the wall time, out "
+                         "of memory): the potential of its last iteration, to continue from.")
         spec.default_output_node = "metrics"
 
         # < 400: the run itself went wrong (not reproducible, invalidates the cache)
@@ -83,6 +101,10 @@ class PacemakerCalculation(CalcJob):
                        message="pacemaker's log.txt was not retrieved: the code did not start.")
         spec.exit_code(302, "ERROR_OUTPUT_POTENTIAL_MISSING", invalidates_cache=True,
                        message="output_potential.yaml is missing: pacemaker stopped before saving it.")
+        spec.exit_code(304, "ERROR_FIT_INTERRUPTED", invalidates_cache=True,
+                       message="pacemaker stopped after {iterations} iterations without writing its final potential "
+                               "(killed, e.g. at the wall time); the potential of its last iteration is the output "
+                               "interim_potential: continue from it (PacemakerBaseWorkChain does).")
         spec.exit_code(303, "ERROR_OUTPUT_METRICS_MISSING", invalidates_cache=True,
                        message="metrics.txt is missing or has no iteration (with initial_potential_mode "
                                "'extend', pacemaker fits nothing when the target basis is not larger).")
@@ -120,9 +142,9 @@ class PacemakerCalculation(CalcJob):
             test_file = self.TEST_FILE
         initial = None
         if "initial_potential" in self.inputs:
-            folder.create_file_from_filelike(
-                io.BytesIO(self.inputs.initial_potential.get_content("yaml")), self.INITIAL_POTENTIAL_FILE, "wb"
-            )
+            # without pacemaker's '_fit_cycles' mark, which would make it skip the fit
+            text = continuable_potential_text(self.inputs.initial_potential.get_content("yaml").decode())
+            folder.create_file_from_filelike(io.BytesIO(text.encode()), self.INITIAL_POTENTIAL_FILE, "wb")
             initial = self.INITIAL_POTENTIAL_FILE
         content = build_input_yaml(params, elements, self.TRAIN_FILE, test_file, initial)
         with folder.open(self.options.input_filename, "w") as handle:
@@ -137,6 +159,7 @@ class PacemakerCalculation(CalcJob):
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [codeinfo]
         calcinfo.retrieve_list = [*self.RETRIEVE, self.options.output_filename, self.STDERR_FILE]
+        calcinfo.retrieve_temporary_list = [self.INTERIM_ITERATION_PATTERN]
         return calcinfo
 
 

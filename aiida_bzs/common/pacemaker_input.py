@@ -30,10 +30,12 @@ from collections.abc import Iterable, Mapping, Sequence
 __all__ = (
     "DEFAULT_FIT_PARAMETERS",
     "FitParameterError",
-    "validate_fit_parameters",
     "build_input_yaml",
     "config_type_factors",
+    "continuable_potential_text",
+    "halve_batch_size",
     "unmatched_weight_keys",
+    "validate_fit_parameters",
 )
 
 #: Defaults of every key; a tiny model (a few functions per element, 3-body), fast to fit.
@@ -356,3 +358,40 @@ def build_input_yaml(
         "fit": fit,
         "backend": dict(p["backend"]),
     }
+
+
+#: pacemaker's per-potential count of finished fit cycles (``metadata._fit_cycles`` of the .yaml)
+FIT_CYCLES_KEY = "_fit_cycles"
+
+
+def continuable_potential_text(text: str) -> str:
+    """The B-basis .yaml ``text`` without the ``_fit_cycles`` metadata line.
+
+    pacemaker writes ``_fit_cycles: 1`` into ``interim_potential_best_cycle.yaml`` when a fit cycle
+    ends; a fit started from such a file with ``fit_cycles`` 1 (the default) counts it as done and
+    fits nothing (python-ace 0.4.0rc1 ``generalfit.cycle_fitting``: "Number of finished fit cycles
+    (1) >= number of expected fit cycles (1)"). Removing the line makes the file a starting point
+    again; nothing else changes.
+    """
+    lines = text.splitlines(keepends=True)
+    return "".join(line for line in lines if line.strip().split(":")[0] != FIT_CYCLES_KEY)
+
+
+def halve_batch_size(parameters: Mapping) -> dict | None:
+    """Copy of validated ``parameters`` with ``backend.batch_size`` halved, or None at 1.
+
+    pacemaker evaluates ``batch_size`` structures at a time; the memory of the TensorFlow graph
+    grows with it. A ``test_batch_size`` given in ``backend`` is halved too (python-ace 0.4.0rc1
+    itself batches the test set with ``batch_size``; the key is passed through for backends that
+    read it).
+    """
+    params = validate_fit_parameters(parameters)
+    backend = dict(params["backend"])
+    size = int(backend.get("batch_size", 10))  # pacemaker's default when the key is absent
+    if size <= 1:
+        return None
+    backend["batch_size"] = max(1, size // 2)
+    if backend.get("test_batch_size"):
+        backend["test_batch_size"] = max(1, int(backend["test_batch_size"]) // 2)
+    params["backend"] = backend
+    return params

@@ -6,10 +6,18 @@ meV/atom, forces meV/Å) and the per-iteration history; maps failures to the Cal
 A fit that hit ``max_iterations`` still returns its potential, flagged ``converged: False``; when
 its loss had plateaued (see :func:`~aiida_bzs.parsers.pacemaker_files.detect_plateau`) the exit code
 says so (411: more iterations will not help) instead of asking for more iterations (410).
+
+A fit that stopped without its final potential (killed at the wall time, by the kernel for memory)
+returns the potential of its last iteration as ``interim_potential`` (and the ``metrics`` of the
+iterations it ran, ``interrupted: True``), from pacemaker's ``interim_potential_best_cycle.yaml``
+(written when a fit cycle ends) or else ``interim_potential_<cycle>.yaml`` (rewritten after every
+iteration, retrieved into the temporary folder). The exit code says how it stopped: out of memory
+(311, or the scheduler's 110), the scheduler's wall time (120), otherwise 304 (interrupted).
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -42,6 +50,7 @@ class PacemakerParser(Parser):
 
     def parse(self, **kwargs):
         calc = self.node.process_class
+        self._temporary = kwargs.get("retrieved_temporary_folder")
         log = self._read(calc.LOG_FILE)
         stderr = self._read(calc.STDERR_FILE) or ""
         if log is None:
@@ -63,8 +72,21 @@ class PacemakerParser(Parser):
             label, details = diagnose_failure(stderr, log)
             if log_info["nan_loss"] or "nan_loss_iteration" in summary:
                 return self.exit_codes.ERROR_NAN_LOSS.format(iteration=summary.get("nan_loss_iteration", "?"))
+            interim = self._interim_potential()
+            if interim is not None:
+                self.out("interim_potential", interim)
+                self.out("metrics", orm.Dict(_finite({
+                    **summary, "converged": False, "interrupted": True,
+                    "setup_time": log_info.get("setup_time"),
+                    "units": {"energy": "meV/atom", "forces": "meV/Å", "time": "s"},
+                })))
             if label:
                 return self.exit_codes[label].format(details=details)
+            scheduler = self._scheduler_exit_code()
+            if scheduler is not None:
+                return scheduler
+            if interim is not None:
+                return self.exit_codes.ERROR_FIT_INTERRUPTED.format(iterations=summary.get("n_iterations", 0))
             return self.exit_codes.ERROR_OUTPUT_POTENTIAL_MISSING
         if not train:
             return self.exit_codes.ERROR_OUTPUT_METRICS_MISSING
@@ -103,6 +125,35 @@ class PacemakerParser(Parser):
                 window=plateau["window"], iterations=plateau["n_iterations"])
         if not converged:
             return self.exit_codes.ERROR_MAX_ITERATIONS_REACHED
+        return None
+
+    def _interim_potential(self) -> AcePotentialData | None:
+        """The potential of the last finished iteration, or None (none written, or unreadable:
+        a kill while pacemaker was writing it leaves a truncated file)."""
+        calc = self.node.process_class
+        candidates = [self._read(calc.INTERIM_BEST_CYCLE_FILE)]
+        if self._temporary is not None:
+            folder = Path(self._temporary)
+            cycles = sorted((int(m.group(1)), path) for path in folder.glob("interim_potential_*.yaml")
+                            if (m := re.fullmatch(r"interim_potential_(\d+)\.yaml", path.name)))
+            candidates.extend(path.read_text() for _, path in reversed(cycles))
+        for text in candidates:
+            if not text:
+                continue
+            try:
+                return _potential_node(text)
+            except Exception as exc:  # noqa: BLE001 - a truncated file: try the next one
+                self.logger.warning(f"interim potential not readable ({exc}); skipped")
+        return None
+
+    def _scheduler_exit_code(self):
+        """The scheduler's verdict on the job (set on the node before parsing) when it is one a
+        restart handles: out of memory (110) or out of wall time (120)."""
+        status = self.node.exit_status
+        for name in ("ERROR_SCHEDULER_OUT_OF_MEMORY", "ERROR_SCHEDULER_OUT_OF_WALLTIME"):
+            code = self.exit_codes[name]
+            if status == code.status:
+                return code
         return None
 
     def _plateau_settings(self) -> dict:
