@@ -157,29 +157,29 @@ def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, wei
     """
     from ..common.codes import load_code
     from ..workflows.fit import FitAceWorkChain
+    from ..workflows.protocols import ProtocolOverrideError
     from .utils import refusals_as_click_errors
 
     family_weights = parse_weights(weights)
+    overrides: dict = {"versions": [v.strip() for v in versions.split(",") if v.strip()], "parameters": {}}
+    if max_iterations:
+        overrides["parameters"]["max_iterations"] = max_iterations
+    if family_weights:
+        overrides["parameters"]["config_type_weights"] = family_weights  # merged over the protocol's
+    if filter_max_energy is not None:
+        overrides["filter"] = {"max_energy_above_min": filter_max_energy}
+    if no_active_set:
+        overrides["active_set"] = False
     with refusals_as_click_errors():
         code = load_code(code_label_)
-        builder = FitAceWorkChain.get_builder()
-        builder.training_set = load_training_set(dataset, reference_energies)
-        builder.code = code
-        builder.protocol = protocol
-        builder.versions = [v.strip() for v in versions.split(",") if v.strip()]
-        overrides = {}
-        if max_iterations:
-            overrides["max_iterations"] = max_iterations
-        if family_weights:
-            overrides["config_type_weights"] = family_weights
-        if overrides:
-            builder.parameters = overrides
-        if filter_max_energy is not None:
-            builder.filter = {"max_energy_above_min": filter_max_energy}
-        if no_active_set:
-            builder.active_set = False
-        elif activeset_code:
-            builder.activeset_code = load_code(activeset_code)
+        training_set = load_training_set(dataset, reference_energies)
+        try:
+            # every number of the protocol is recorded on the node's inputs
+            builder = FitAceWorkChain.get_builder_from_protocol(
+                code, training_set, protocol=protocol, overrides=overrides,
+                activeset_code=load_code(activeset_code) if activeset_code and not no_active_set else None)
+        except ProtocolOverrideError as exc:
+            raise click.ClickException(str(exc)) from exc
     if protocol == "fast":
         click.echo("protocol fast is a SMOKE TEST of the toolchain (a handful of functions, 10 iterations): "
                    "its potentials are not for science; use balanced or stringent")

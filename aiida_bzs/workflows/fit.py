@@ -4,12 +4,15 @@ parity plots and active sets, for the study's two versions in one call.
 Per version — ``filtered`` (structures more than ``filter.max_energy_above_min`` eV/atom above
 the lowest removed; used for quantitative results) and ``full`` (every structure; more robust
 at close contacts) — the chain runs: filter (calcfunction) → train/test split (calcfunction) →
-``PacemakerCalculation`` → active set (``pace_activeset`` ShellJob on the B-basis .yaml) →
-parity on the test set (calcfunction: ArrayData + PNG, per config_type too) → verdict
-(``bzs.ace.assess_fit`` against the protocol's ``quality`` thresholds). When the filter removes
+``PacemakerBaseWorkChain`` (pacemaker, restarted after a wall-time kill or out of memory) →
+active set (``pace_activeset`` ShellJob on the B-basis .yaml) → parity on the test set
+(calcfunction: ArrayData + PNG, per config_type too) → verdict (``bzs.ace.assess_fit`` against
+the protocol's ``quality`` thresholds). When the filter removes
 nothing the two versions are the same fit and it runs once. When it leaves too few structures for
 the filtered fit, the full version is still fitted and a warning says what to add. Numbers come
-from ``protocols/fit.yaml``.
+from ``protocols/fit.yaml``: :meth:`FitAceWorkChain.get_builder_from_protocol` writes every one of
+them into the inputs (nothing is read from the YAML at run time); a builder given only ``protocol``
+reads the preset when it runs.
 """
 
 from __future__ import annotations
@@ -18,23 +21,25 @@ import copy
 from collections.abc import Mapping
 
 from aiida import orm
+from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 
 from ..analysis.fit_quality import DEFAULT_THRESHOLDS
 from ..calculations.functions.ace import evaluate_potential, pacemaker_dataset_file
 from ..calculations.functions.ace_quality import assess_fit
-from ..calculations.functions.training_set import filter_training_set, split_training_set
+from ..calculations.functions.training_set import FILTER_KEYS, filter_training_set, split_training_set
 from ..calculations.pace_tools import activeset_builder
 from ..calculations.pacemaker import PacemakerCalculation
 from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.fit_checks import FitInputError, check_fit_inputs
-from ..common.pacemaker_input import FitParameterError, unmatched_weight_keys
+from ..common.pacemaker_input import FitParameterError, unmatched_weight_keys, validate_fit_parameters
 from ..common.potential_quality import describe_verdict
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import DatasetError, TrainingSetData
-from .protocols import ProtocolError, get_protocol
+from .pacemaker_base import PacemakerBaseWorkChain, merge_fit_overrides
+from .protocols import ProtocolError, get_protocol, recursive_merge
 
-__all__ = ("FitAceWorkChain", "deep_update", "fit_settings", "minimum_structures")
+__all__ = ("FitAceWorkChain", "deep_update", "fit_settings", "minimum_structures", "protocol_settings")
 
 VERSIONS = ("filtered", "full")
 #: exit statuses of PacemakerCalculation whose potential is usable (410: max_iterations reached
@@ -44,34 +49,73 @@ USABLE_FIT_STATUSES = (0, 410, 411)
 METRIC_MISMATCH = 0.05
 
 
+#: inputs that together hold every number of a protocol (what ``get_builder_from_protocol`` sets)
+RECORDED_SETTINGS = ("parameters", "versions", "filter", "split", "min_train_structures", "active_set", "quality")
+
+
 def deep_update(base: Mapping, overrides: Mapping) -> dict:
-    """Copy of ``base`` with ``overrides`` merged in recursively (mappings merge, rest replaces)."""
-    out = copy.deepcopy(dict(base))
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_update(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+    """Copy of ``base`` with ``overrides`` merged in recursively (:func:`recursive_merge`, not strict)."""
+    return recursive_merge(dict(base), dict(overrides))
 
 
 def fit_settings(inputs: Mapping) -> dict:
-    """Protocol preset merged with the user's overrides: parameters, versions, filter, split."""
+    """The settings of a fit: parameters, versions, filter, split, min_train_structures, active_set,
+    quality.
+
+    When the inputs hold all of :data:`RECORDED_SETTINGS` and no ``protocol`` (a builder from
+    :meth:`FitAceWorkChain.get_builder_from_protocol`), they are the settings: no YAML is read.
+    Otherwise the preset ``protocol`` (default ``balanced``) is read and the given inputs are merged
+    over it.
+    """
     protocol = inputs.get("protocol")
-    settings = get_protocol("fit", protocol.value if protocol is not None else None)
+    recorded = protocol is None and all(key in inputs for key in RECORDED_SETTINGS)
+    settings = {} if recorded else get_protocol("fit", protocol.value if protocol is not None else None)
     if "parameters" in inputs:
-        settings["parameters"] = deep_update(settings["parameters"], inputs["parameters"].get_dict())
+        settings["parameters"] = recursive_merge(settings.get("parameters") or {}, inputs["parameters"].get_dict())
     if "versions" in inputs:
         settings["versions"] = list(inputs["versions"].get_list())
     for key in ("filter", "split"):
         if key in inputs:
-            settings[key] = deep_update(settings.get(key, {}), inputs[key].get_dict())
+            settings[key] = recursive_merge(settings.get(key) or {}, inputs[key].get_dict())
+    if "min_train_structures" in inputs:
+        settings["min_train_structures"] = int(inputs["min_train_structures"].value)
     if "active_set" in inputs:
         settings["active_set"] = bool(inputs["active_set"].value)
     settings["quality"] = {**DEFAULT_THRESHOLDS, **dict(settings.get("quality") or {})}
     if "quality" in inputs:
         settings["quality"].update(inputs["quality"].get_dict())
     return settings
+
+
+def protocol_settings(protocol: str | None = None, overrides: Mapping | None = None) -> dict:
+    """Every number of ``protocol`` (``fit.yaml``) with ``overrides`` merged in, as plain values.
+
+    Keys mirror :class:`FitAceWorkChain`'s inputs: ``parameters`` (complete fitting parameters:
+    cutoff Å, ...), ``versions``, ``filter`` (``max_energy_above_min`` eV/atom, ``max_force`` eV/Å,
+    ``min_distance`` Å), ``split``, ``min_train_structures``, ``active_set``, ``quality`` (meV/atom,
+    meV/Å) and ``base`` (``max_iterations``: most pacemaker runs per version, ``clean_workdir``).
+    Overrides merge with :func:`recursive_merge` in strict mode: a key the protocol does not have
+    raises :class:`ProtocolOverrideError` naming it (the family names of
+    ``parameters.config_type_weights`` and pacemaker's own sub-keys excepted).
+
+    :raises ProtocolError: unknown protocol. :raises ProtocolOverrideError: unknown override key.
+    :raises FitParameterError: a fitting parameter with a bad value.
+    """
+    preset = get_protocol("fit", protocol)
+    base = {
+        "parameters": validate_fit_parameters(preset["parameters"]),
+        "versions": list(preset.get("versions") or VERSIONS),
+        "filter": {**{key: None for key in FILTER_KEYS}, **dict(preset.get("filter") or {})},
+        "split": {"test_fraction": 0.1, "seed": 0, **dict(preset.get("split") or {})},
+        "min_train_structures": int(preset.get("min_train_structures", 1)),
+        "active_set": bool(preset.get("active_set", True)),
+        "quality": {**DEFAULT_THRESHOLDS, **dict(preset.get("quality") or {})},
+        "base": {"max_iterations": 5, "clean_workdir": False, **dict(preset.get("base") or {})},
+    }
+    merged = merge_fit_overrides(base, overrides, ("parameters",))
+    merged["parameters"] = validate_fit_parameters(merged["parameters"])
+    merged["filter"] = {key: value for key, value in merged["filter"].items() if value is not None}
+    return merged
 
 
 def split_sizes(n_structures: int, test_fraction: float) -> tuple[int, int]:
@@ -169,12 +213,18 @@ class FitAceWorkChain(WorkChain):
                    help="Filter criteria of the filtered version (max_energy_above_min eV/atom, ...).")
         spec.input("split", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
                    help="{'test_fraction': 0.1, 'seed': 0}")
+        spec.input("min_train_structures", valid_type=orm.Int, required=False, serializer=orm.to_aiida_type,
+                   help="Fewest training structures a version may have after the test split (protocol default).")
         spec.input("active_set", valid_type=orm.Bool, required=False, serializer=orm.to_aiida_type,
                    help="Compute the active set (.asi) for extrapolation grades (protocol default: yes).")
         spec.input("initial_potential", valid_type=AcePotentialData, required=False,
                    help="Continue from this potential (e.g. the previous active-learning generation).")
         spec.input("options", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
-                   help="metadata.options of the pacemaker jobs (e.g. max_wallclock_seconds).")
+                   help="metadata.options of the pacemaker jobs (e.g. max_wallclock_seconds, s).")
+        spec.expose_inputs(PacemakerBaseWorkChain, namespace="base", exclude=("pacemaker",),
+                           namespace_options={"required": False, "populate_defaults": True,
+                                              "help": "Restarts of each pacemaker fit (PacemakerBaseWorkChain): "
+                                                      "max_iterations = most pacemaker runs per version, ..."})
         spec.input("quality", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
                    help="Overrides of the protocol's verdict thresholds (usable_energy meV/atom, ...).")
         spec.inputs.validator = validate_inputs
@@ -208,6 +258,45 @@ class FitAceWorkChain(WorkChain):
         spec.exit_code(310, "ERROR_FIT_FAILED", message="the pacemaker fit of version {version} failed: {details}")
         spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED",
                        message="pace_activeset failed for version {version}: {details}")
+
+    @classmethod
+    def get_builder_from_protocol(cls, code, training_set, protocol: str | None = None,
+                                  overrides: Mapping | None = None, test_set=None, initial_potential=None,
+                                  activeset_code=None, options: Mapping | None = None):
+        """A builder whose inputs hold every number of ``protocol`` (``fit.yaml``) with ``overrides``.
+
+        The protocol is read here, once: the node's inputs then record the complete fitting
+        parameters, versions, filter, split, min_train_structures, active_set, quality thresholds
+        and ``base.max_iterations``, and the chain reads no YAML when it runs.
+
+        :param code: the pacemaker code (node or label such as ``'pacemaker@localhost'``).
+        :param training_set: ``TrainingSetData`` (energies eV, forces eV/Å).
+        :param protocol: ``fast``, ``balanced`` (default) or ``stringent``.
+        :param overrides: mapping with the keys of :func:`protocol_settings`, e.g.
+            ``{'parameters': {'cutoff': 6.5, 'config_type_weights': {'rss': 0.5}}, 'versions': ['full'],
+            'base': {'max_iterations': 3}}``; an unknown key raises ``ProtocolOverrideError``.
+        :param options: ``metadata.options`` of the pacemaker jobs (``max_wallclock_seconds`` in s).
+        """
+        values = protocol_settings(protocol, overrides)
+        builder = cls.get_builder()
+        builder.code = load_code(code)
+        builder.training_set = training_set
+        for key in ("parameters", "filter", "split", "quality"):
+            builder[key] = orm.Dict(values[key])
+        builder.versions = orm.List(list(values["versions"]))
+        builder.min_train_structures = orm.Int(values["min_train_structures"])
+        builder.active_set = orm.Bool(values["active_set"])
+        builder.base.max_iterations = orm.Int(int(values["base"]["max_iterations"]))
+        builder.base.clean_workdir = orm.Bool(bool(values["base"]["clean_workdir"]))
+        if test_set is not None:
+            builder.test_set = test_set
+        if initial_potential is not None:
+            builder.initial_potential = initial_potential
+        if activeset_code is not None:
+            builder.activeset_code = load_code(activeset_code)
+        if options:
+            builder.options = orm.Dict(dict(options))
+        return builder
 
     def setup(self):
         """Resolve the protocol and the codes."""
@@ -265,20 +354,23 @@ class FitAceWorkChain(WorkChain):
         self.ctx.warnings.append(message)
 
     def run_fits(self):
-        """Submit one PacemakerCalculation per distinct version."""
+        """Submit one PacemakerBaseWorkChain (pacemaker with restarts) per distinct version."""
         futures = {}
         for version, sets in self.ctx.sets.items():
-            builder = PacemakerCalculation.get_builder()
-            builder.code = self.inputs.code
-            builder.training_set = sets["train"]
-            builder.test_set = sets["test"]
-            builder.parameters = orm.Dict(self._version_parameters(version, sets["train"]))
+            inputs = AttributeDict(self.exposed_inputs(PacemakerBaseWorkChain, namespace="base"))
+            pacemaker = AttributeDict({
+                "code": self.inputs.code,
+                "training_set": sets["train"],
+                "test_set": sets["test"],
+                "parameters": orm.Dict(self._version_parameters(version, sets["train"])),
+            })
             if "initial_potential" in self.inputs:
-                builder.initial_potential = self.inputs.initial_potential
+                pacemaker.initial_potential = self.inputs.initial_potential
             if "options" in self.inputs:
-                builder.metadata.options = self.inputs.options.get_dict()
-            builder.metadata.call_link_label = f"fit_{version}"
-            futures[f"fit_{version}"] = self.submit(builder)
+                pacemaker.metadata = {"options": self.inputs.options.get_dict()}
+            inputs.pacemaker = pacemaker
+            inputs.metadata = {"call_link_label": f"fit_{version}"}
+            futures[f"fit_{version}"] = self.submit(PacemakerBaseWorkChain, **inputs)
             self.report(f"submitted pacemaker fit of {version} (pk {futures[f'fit_{version}'].pk}): "
                         f"{len(sets['train'])} train / {len(sets['test'])} test structures")
         return ToContext(**futures)
@@ -298,12 +390,17 @@ class FitAceWorkChain(WorkChain):
         """Accept finished fits (also those stopped at max_iterations or on a plateau, flagged in metrics)."""
         self.ctx.potentials = {}
         for version in self.ctx.sets:
-            calc = self.ctx[f"fit_{version}"]
+            calc = self.ctx[f"fit_{version}"]  # the PacemakerBaseWorkChain
             if calc.exit_status not in USABLE_FIT_STATUSES or "potential" not in calc.outputs:
                 return self.exit_codes.ERROR_FIT_FAILED.format(
                     version=version, details=f"pk {calc.pk} exit status {calc.exit_status}: {calc.exit_message}")
-            if calc.exit_status != 0:
-                self.report(f"{version}: {calc.exit_message} (potential kept, metrics.converged = False)")
+            runs = sorted((n for n in calc.called if n.process_class is PacemakerCalculation), key=lambda n: n.pk)
+            if len(runs) > 1:
+                self.report(f"{version}: pacemaker ran {len(runs)} times (restarts: "
+                            f"{', '.join(f'pk {n.pk} [{n.exit_status}]' for n in runs[:-1])})")
+            last = runs[-1] if runs else calc
+            if last.exit_status:
+                self.report(f"{version}: {last.exit_message} (potential kept, metrics.converged = False)")
             metrics = calc.outputs.metrics.get_dict()
             self.report(f"{version}: train RMSE {metrics.get('train_rmse_energy', float('nan')):.2f} meV/atom, "
                         f"{metrics.get('train_rmse_forces', float('nan')):.1f} meV/Å")
