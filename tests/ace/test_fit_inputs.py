@@ -291,3 +291,33 @@ def test_filtered_only_and_too_small_stops_before_any_fit(ace_training_set, bzs_
     assert "nothing could be fitted: the filter kept 2 of 15 structures" in node.exit_message
     assert "Add 3 or more low-energy structures" in node.exit_message
     assert not [n for n in node.called_descendants if n.process_class is PacemakerCalculation]
+
+
+def test_initial_potential_written_continuable(ace_fixtures, ace_training_set, bzs_code, tmp_path, monkeypatch):
+    """The job folder (dry run, nothing executed): pacemaker refits the initial potential
+    (``potential: {filename: ...}``), without a '_fit_cycles' mark that would make it skip the fit,
+    and the per-iteration interim potential is retrieved for the parser."""
+    import yaml
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.calculations.pacemaker import PacemakerCalculation
+    from aiida_bzs.data.ace_potential import AcePotentialData
+
+    text = (ace_fixtures / "pacemaker" / "maxiter" / "output_potential.yaml").read_text()
+    marked = tmp_path / "interim_potential_best_cycle.yaml"
+    marked.write_text(text.replace("metadata:\n", "metadata:\n  _fit_cycles: 1\n", 1))
+    potential = AcePotentialData.get_or_create(marked)
+    builder = PacemakerCalculation.get_builder()
+    builder.code = bzs_code("pacemaker")
+    builder.training_set = ace_training_set
+    builder.parameters = {"max_iterations": 3}
+    builder.initial_potential = potential
+    builder.metadata.dry_run = True
+    monkeypatch.chdir(tmp_path)
+    _, node = run_get_node(builder)
+    folder = next((tmp_path / "submit_test").iterdir())
+    content = yaml.safe_load((folder / "input.yaml").read_text())
+    assert content["potential"] == {"filename": "initial_potential.yaml"} and content["fit"]["maxiter"] == 3
+    written = (folder / "initial_potential.yaml").read_text()
+    assert "_fit_cycles" not in written and written == text
+    assert node.get_retrieve_temporary_list() == ["interim_potential_[0-9]*.yaml"]

@@ -84,6 +84,25 @@ def test_family_weights_reached_pacemaker(fit_node):
     assert "Weights factor column `w_factor` is found" in log
 
 
+def test_cli_records_the_protocol_on_the_inputs(fit_node):
+    """The CLI builds from the protocol: its numbers are the node's inputs; each fit ran in a
+    PacemakerBaseWorkChain (restarts after a wall-time kill or out of memory)."""
+    from aiida_bzs.workflows.protocols import get_protocol
+
+    assert "protocol" not in fit_node.inputs
+    parameters = fit_node.inputs.parameters.get_dict()
+    fast = get_protocol("fit", "fast")
+    assert parameters["max_iterations"] == fast["parameters"]["max_iterations"]
+    assert parameters["functions"] == fast["parameters"]["functions"]
+    assert parameters["config_type_weights"] == {"cubic*": 2.0}
+    assert fit_node.inputs.filter.get_dict() == {"max_energy_above_min": FILTER_EV_PER_ATOM}
+    assert fit_node.inputs.quality["smoke_test"] is True
+    assert fit_node.inputs.min_train_structures.value == fast["min_train_structures"]
+    (base,) = [n for n in fit_node.called if n.process_label == "PacemakerBaseWorkChain"]
+    assert base.is_finished_ok and base.inputs.max_iterations.value == fast["base"]["max_iterations"]
+    assert base.outputs.metrics.uuid == fit_node.outputs.full.metrics.uuid
+
+
 def test_verdict_is_an_output_and_gates_md(fit_node):
     from aiida_bzs.common.potential_quality import check_potential_usable, potential_verdict
 
