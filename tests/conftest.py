@@ -85,6 +85,39 @@ def bzs_code(bzs_computer):
 
 
 @pytest.fixture(scope="session")
+def localhost_job_code(aiida_profile, tmp_path_factory):
+    """``bzs_job@localhost`` in the test profile: the runner code processes use when given none."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        return orm.load_code("bzs_job@localhost")
+    except NotExistent:
+        pass
+    path = executable_path("bzs_job")
+    if path is None:
+        return None
+    try:
+        computer = orm.load_computer("localhost")
+    except NotExistent:
+        computer = orm.Computer(label="localhost", hostname="localhost", transport_type="core.local",
+                                scheduler_type="core.direct",
+                                workdir=str(tmp_path_factory.mktemp("localhost_workdir"))).store()
+        computer.set_minimum_job_poll_interval(0)
+        computer.configure()
+    return orm.InstalledCode(label="bzs_job", computer=computer, filepath_executable=str(path),
+                             default_calc_job_plugin=CODES["bzs_job"][1], prepend_text=prepend_text("bzs_job"),
+                             with_mpi=False).store()
+
+
+@pytest.fixture(autouse=True)
+def _default_job_code(request):
+    """Tests with a profile get ``bzs_job@localhost``, as ``aiida-bzs setup`` gives a user's profile."""
+    if "aiida_profile" in request.fixturenames:
+        request.getfixturevalue("localhost_job_code")
+
+
+@pytest.fixture(scope="session")
 def pseudo_folder() -> Path:
     """Folder of PBEsol ultrasoft pseudos: the ones ``setup.sh`` generated, else ``../shared``."""
     from aiida_bzs.common.pseudos import generated_pseudo_dir

@@ -1,18 +1,20 @@
 """``StructureAnalysisWorkChain`` (``bzs.analysis``): the study's standard analyses, compared.
 
-For each structure (e.g. ``crystal`` and ``amorphous``) one ``standard_analysis`` calcfunction
-(:mod:`aiida_bzs.calculations.functions.analysis`) records density (g/cm³), CN and mean bond
-length per cation (Zr–S 3.1 Å, Ba–S 3.8 Å), total and partial g(r), S–Zr–S and S–Ba–S angle
-distributions and S–S close contacts; then ``plot_comparison`` draws the comparison figures.
-One process per structure, not one per analysis: AiiDA re-hashes a process's input nodes when
-storing it, about 30 s for a 310k-atom StructureData.
-Defaults are the named constants beside the pure functions; bad input is refused at launch.
+For each structure (e.g. ``crystal`` and ``amorphous``) one analysis job
+(``bzs.job.analysis``: ``aiida-bzs-job analyse`` on a computer, with the protocol's resources and
+wall time — not a calcfunction in the daemon) records density (g/cm³), CN and mean bond length
+per cation (Zr–S 3.1 Å, Ba–S 3.8 Å), total and partial g(r), S–Zr–S and S–Ba–S angle
+distributions and S–S close contacts; then ``plot_comparison`` (light: it reads the stored
+histograms) draws the comparison figures. One job per structure, all in parallel.
+Defaults are the named constants beside the pure functions; ``get_builder_from_protocol``
+records them (and the job options of ``protocols/analysis.yaml``) on the node's inputs; bad
+input is refused at launch.
 """
 
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import WorkChain, if_
+from aiida.engine import ToContext, WorkChain, if_
 
 from ..analysis.angles import ADF_BINS
 from ..analysis.contacts import S_S_CONTACT_CUTOFF
@@ -21,7 +23,19 @@ from ..analysis.rdf import RDF_BIN_WIDTH, RDF_R_MAX
 from ..analysis.errors import AnalysisInputError
 from ..analysis.standard import CONTACT_SPECIES, bonds_to_dict, parse_bonds
 from ..calculations.functions import analysis as functions
+from ..calculations.jobs import (
+    StructureAnalysisCalculation,
+    check_job_code,
+    define_job_inputs,
+    job_code_of,
+    job_metadata,
+)
+from ..common.codes import load_code
 from ..common.structure_nodes import STRUCTURE_TYPES, summarise_structure
+from .protocols import get_protocol, recursive_merge
+
+#: Inputs of the work chain that hold the analysis numbers (a protocol's ``analysis`` section sets them).
+ANALYSIS_INPUTS = ("bonds", "contact_species", "contact_cutoff", "rdf_r_max", "rdf_bin_width", "adf_bins", "plot")
 
 
 def validate_inputs(inputs, _ctx=None) -> str | None:
@@ -37,6 +51,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         if inputs[name].value <= 0:
             return f"{name} must be > 0, got {inputs[name].value}"
     species = inputs["contact_species"].value
+    problem = check_job_code(inputs, None)
+    if problem:
+        return problem
     for key, structure in structures.items():
         summary = summarise_structure(structure)
         needed = {s for bond in bonds for s in bond} | {species}
@@ -80,33 +97,75 @@ class StructureAnalysisWorkChain(WorkChain):
                    help="Number of angle bins over 0–180°.")
         spec.input("plot", valid_type=orm.Bool, default=lambda: orm.Bool(True),
                    help="Draw the comparison figures.")
+        define_job_inputs(spec)
         spec.inputs.validator = validate_inputs
-        spec.outline(cls.analyse, if_(cls.should_plot)(cls.plot))
+        spec.outline(cls.analyse, cls.collect, if_(cls.should_plot)(cls.plot))
+        spec.exit_code(401, "ERROR_ANALYSIS_FAILED", message="the analysis job of {key!r} (pk {pk}) failed: {details}")
         spec.output_namespace("results", dynamic=True,
                               help="Per structure key: density, rdf, contacts, coordination_*, angles_*.")
         spec.output_namespace("plots", valid_type=orm.SinglefileData, dynamic=True, required=False,
                               help="PNG figures: overview, coordination, rdf, angles.")
 
+    @classmethod
+    def get_builder_from_protocol(cls, structures: dict, protocol: str | None = None, overrides: dict | None = None,
+                                  code=None):
+        """Builder with every number on its inputs: the named analysis defaults, the preset's
+        ``analysis`` changes and ``job_options`` (``protocols/analysis.yaml``), then ``overrides``
+        (same keys; an unknown key raises :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`).
+
+        :param structures: ``{key: StructureData | LargeStructureData}``.
+        :param code: the ``aiida-bzs-job`` code (label or node); default ``bzs_job@localhost``.
+        """
+        ports = cls.spec().inputs
+        defaults = {name: ports[name].default().value if name != "bonds" else ports[name].default().get_dict()
+                    for name in ANALYSIS_INPUTS}
+        base = {"analysis": defaults, "job_options": {}}
+        preset = get_protocol("analysis", protocol)
+        settings = recursive_merge(base, {"analysis": preset.get("analysis") or {}}, strict=True)
+        settings["job_options"] = preset["job_options"]
+        settings = recursive_merge(settings, overrides, strict=True) if overrides else settings
+        builder = cls.get_builder()
+        builder.structures = dict(structures)
+        for name, value in settings["analysis"].items():
+            builder[name] = orm.to_aiida_type(value)
+        builder.job_options = orm.Dict(settings["job_options"])
+        if code is not None:
+            builder.job_code = load_code(code)
+        return builder
+
     def analyse(self):
-        """Run the standard set on every structure, one calcfunction each."""
-        self.ctx.plot_inputs = {"labels": orm.List(list(self.inputs.structures))}
-        for index, (key, structure) in enumerate(self.inputs.structures.items()):
+        """Submit the standard set on every structure: one job each, all at once."""
+        code = job_code_of(self.inputs, None)
+        parameters = orm.Dict({
+            "bonds": self.inputs.bonds.get_dict(), "contact_species": self.inputs.contact_species.value,
+            "contact_cutoff": self.inputs.contact_cutoff.value, "rdf_r_max": self.inputs.rdf_r_max.value,
+            "rdf_bin_width": self.inputs.rdf_bin_width.value, "adf_bins": self.inputs.adf_bins.value,
+        })
+        futures = {}
+        for key, structure in self.inputs.structures.items():
             summary = summarise_structure(structure)
             self.report(f"analysing {key!r}: {summary.formula}, {summary.n_atoms:,} atoms")
-            results = functions.standard_analysis(
-                structure,
-                self.inputs.bonds,
-                self.inputs.contact_species,
-                self.inputs.contact_cutoff,
-                self.inputs.rdf_r_max,
-                self.inputs.rdf_bin_width,
-                self.inputs.adf_bins,
-            )
-            for name, node in results.items():
+            futures[f"job_{key}"] = self.submit(StructureAnalysisCalculation, code=code, structure=structure,
+                                                parameters=parameters,
+                                                metadata=job_metadata(self.inputs, f"analyse_{key}"))
+        return ToContext(**futures)
+
+    def collect(self):
+        """Expose each job's results under ``results.<key>`` and keep them for the figures."""
+        self.ctx.plot_inputs = {"labels": orm.List(list(self.inputs.structures))}
+        for index, key in enumerate(self.inputs.structures):
+            job = self.ctx[f"job_{key}"]
+            if not job.is_finished_ok:
+                return self.exit_codes.ERROR_ANALYSIS_FAILED.format(key=key, pk=job.pk, details=job.exit_message)
+            for name in job.outputs:
+                if name in ("retrieved", "remote_folder"):
+                    continue
+                node = job.outputs[name]
                 self.out(f"results.{key}.{name}", node)
                 kind, _, bond = name.partition("_")
                 plot_key = f"{kind}_{index}" + (f"_{bond}" if bond else "")
                 self.ctx.plot_inputs[plot_key] = node
+        return None
 
     def should_plot(self):
         """Whether the figures are wanted."""

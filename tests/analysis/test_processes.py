@@ -66,9 +66,23 @@ def test_workchain_compares_crystal_and_random(crystal_node, random_node):
     assert set(results["plots"]) == {"overview", "coordination", "rdf", "angles"}
     for png in results["plots"].values():
         assert png.get_content("rb").startswith(PNG_MAGIC)
-    # every result is the output of a calcfunction the workchain called
-    assert sorted(c.process_label for c in node.called) == ["plot_comparison"] + ["standard_analysis"] * 2
+    # every result is the output of a job (not a daemon calcfunction) the workchain called
+    assert sorted(c.process_label for c in node.called) == ["StructureAnalysisCalculation"] * 2 + ["plot_comparison"]
+    assert zr.creator.process_type == "aiida.calculations:bzs.job.analysis"
     assert zr.creator.inputs.structure.uuid == crystal_node.uuid
+    assert zr.creator.get_option("max_wallclock_seconds") == 3600
+
+
+def test_builder_from_protocol_records_the_numbers(crystal_node):
+    from aiida_bzs.workflows.protocols import ProtocolOverrideError
+
+    workchain = WorkflowFactory("bzs.analysis")
+    builder = workchain.get_builder_from_protocol({"crystal": crystal_node}, protocol="large",
+                                                  overrides={"analysis": {"rdf_r_max": 8.0}})
+    assert builder.rdf_r_max.value == 8.0 and builder.bonds.get_dict() == {"Zr-S": 3.1, "Ba-S": 3.8}
+    assert builder.job_options.get_dict()["max_wallclock_seconds"] == 7200
+    with pytest.raises(ProtocolOverrideError, match="rdf_rmax"):
+        workchain.get_builder_from_protocol({"crystal": crystal_node}, overrides={"analysis": {"rdf_rmax": 8.0}})
 
 
 def test_standard_set_equals_the_single_calcfunctions(crystal_node):

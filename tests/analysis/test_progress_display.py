@@ -38,7 +38,7 @@ def test_terminal_gets_one_line_rewritten_in_place(crystal_inputs, monkeypatch):
     text = terminal.getvalue()
     assert text.startswith("\r") and text.endswith("\n") and text.count("\n") == 1
     final = text.rsplit("\r", 1)[-1]
-    assert re.fullmatch(rf"StructureAnalysisWorkChain pk {node.pk} \| \w+ \| 0 analyses done, 0 running \| 0:\d\d:\d\d\n",
+    assert re.fullmatch(rf"StructureAnalysisWorkChain pk {node.pk} \| \w+ \| 1 analyses done, 0 running \| 0:\d\d:\d\d\n",
                         final), final
 
 
