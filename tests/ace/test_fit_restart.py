@@ -125,9 +125,10 @@ def test_interim_potential_with_other_elements_is_refused(ace_fixtures, ace_trai
         run_get_node(full)
 
 
-def _finished_calc(folder, computer, inputs: dict):
+def _finished_calc(folder, computer, inputs: dict, temporary=None):
     """A finished PacemakerCalculation node whose retrieved files are the stored real run ``folder``,
-    parsed by the real parser (outputs linked, exit status set) — what the handlers see."""
+    parsed by the real parser (outputs linked, exit status set) — what the handlers see.
+    ``temporary``: the folder of files retrieved only for the parser (the interim potentials)."""
     from aiida import orm
     from aiida.common.links import LinkType
     from plumpy import ProcessState
@@ -147,7 +148,7 @@ def _finished_calc(folder, computer, inputs: dict):
     retrieved.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label="retrieved")
     retrieved.store()
     parser = PacemakerParser(node)
-    exit_code = parser.parse()
+    exit_code = parser.parse(retrieved_temporary_folder=str(temporary) if temporary else None)
     for label, output in parser.outputs.items():
         output.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label=label)
         output.store()
@@ -193,6 +194,35 @@ def test_out_of_memory_halves_batch_size(ace_fixtures, ace_training_set, bzs_cod
     at_one = _instantiated_chain(code, ace_training_set, {**params, "backend": {**params["backend"], "batch_size": 1}})
     report = at_one.handle_out_of_memory(calc)
     assert report.exit_code.status == 404 and "batch_size 1" in report.exit_code.message
+
+
+def test_out_of_memory_mid_fit_continues_from_the_interim_potential(ace_fixtures, ace_training_set, bzs_code,
+                                                                     tmp_path):
+    """Out of memory after some iterations: half the batch size *and* the interim potential.
+
+    The stored OOM run died building its graph, before any iteration; here the folder of files
+    retrieved for the parser also holds an ``interim_potential_0.yaml`` (the real potential of the
+    stored ``maxiter`` run in its place), as a run killed for memory mid-fit leaves it."""
+    import shutil
+
+    from aiida import orm
+
+    shutil.copy(ace_fixtures / "pacemaker" / "maxiter" / "output_potential.yaml", tmp_path / "interim_potential_0.yaml")
+    params = {"backend": {"evaluator": "tensorpot", "batch_size": 100, "display_step": 1}, "max_iterations": 5}
+    code = bzs_code("pacemaker")
+    calc = _finished_calc(ace_fixtures / "pacemaker" / "out_of_memory", code.computer,
+                          {"training_set": ace_training_set, "parameters": orm.Dict(params)}, temporary=tmp_path)
+    assert calc.exit_status == 311
+    interim = calc.outputs.interim_potential
+    assert calc.outputs.metrics["interrupted"] is True
+
+    chain = _instantiated_chain(code, ace_training_set, params)
+    report = chain.handle_out_of_memory(calc)
+    assert report.do_break and report.exit_code.status == 0
+    assert chain.ctx.inputs.initial_potential.uuid == interim.uuid
+    parameters = chain.ctx.inputs.parameters.get_dict()
+    assert parameters["backend"]["batch_size"] == 50 and parameters["initial_potential_mode"] == "continue"
+    assert parameters["max_iterations"] == 5  # no metrics row: no iteration counted as done
 
 
 def test_killed_before_first_iteration_stops_with_a_reason(ace_fixtures, ace_training_set, bzs_code):
