@@ -9,6 +9,7 @@ absolute sizes. Instrumental broadening (degrees) is removed in quadrature when 
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import peak_widths
 
 from .errors import AnalysisInputError
 from .scattering_units import resolve_wavelength
@@ -20,8 +21,9 @@ SCHERRER_K = 0.9
 def peak_fwhm(x, y, x_min: float | None = None, x_max: float | None = None) -> tuple[float, float, float]:
     """Return (position, FWHM, height) of the highest peak of y(x) inside [x_min, x_max].
 
-    Half maximum is taken above a linear baseline through the two minima that bound the peak,
-    and located by linear interpolation (same unit as x).
+    Half maximum is taken above a linear baseline through the two minima that bound the peak
+    (found by walking down from the maximum); :func:`scipy.signal.peak_widths` locates it by linear
+    interpolation between those minima (same unit as x).
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     mask = np.ones_like(x, dtype=bool)
@@ -45,20 +47,11 @@ def peak_fwhm(x, y, x_min: float | None = None, x_max: float | None = None) -> t
     height = above[top]
     if height <= 0 or top in (0, x.size - 1):
         raise AnalysisInputError("no peak maximum inside the window; widen the window")
-    half = height / 2
-    i = top
-    while i > left and above[i] > half:
-        i -= 1
-    j = top
-    while j < right and above[j] > half:
-        j += 1
-    if above[i] > half or above[j] > half:
-        raise AnalysisInputError(
-            "the main peak does not fall to half height inside its bounding minima (overlapping "
-            "reflections, or a particle too small for this window); choose a window around an isolated reflection"
-        )
-    x_left = np.interp(half, [above[i], above[i + 1]], [x[i], x[i + 1]])
-    x_right = np.interp(half, [above[j], above[j - 1]], [x[j], x[j - 1]])
+    # half-maximum crossings between the bounding minima (scipy: prominence ``height`` measured
+    # from these bases), linearly interpolated; ``above`` is 0 at both bases, so both exist
+    _, _, left_ip, right_ip = peak_widths(above, [top], rel_height=0.5,
+                                          prominence_data=(np.array([height]), np.array([left]), np.array([right])))
+    x_left, x_right = np.interp([left_ip[0], right_ip[0]], np.arange(x.size), x)
     return float(x[top]), float(x_right - x_left), float(height)
 
 
