@@ -25,6 +25,7 @@ from .scatter_files import (
     RESULT_FILENAME,
     STRUCTURE_FILENAME,
     ScatterFileError,
+    UnknownElementError,
     read_xyz,
     write_error,
     write_result,
@@ -74,6 +75,12 @@ def run(structure_path: str, parameters_path: str, output_path: str) -> int:
     meta["parameters"] = params
     try:
         symbols, positions, cell, pbc = read_xyz(structure_path)
+    except UnknownElementError as exc:  # species ASE does not know: name those without a form factor
+        try:
+            check_elements(exc.symbols, params["radiation"])
+        except AnalysisInputError as unknown:
+            return fail("UNKNOWN_ELEMENT", f"{structure_path}: {unknown}")
+        return fail("INVALID_STRUCTURE", str(exc))
     except ScatterFileError as exc:
         return fail("INVALID_STRUCTURE", str(exc))
     try:

@@ -1,18 +1,19 @@
 """File formats of ``aiida-bzs-scatter``: the structure it reads and the result it writes.
 
 Structure: extended XYZ (``N``, a comment line with ``Lattice="…"`` and ``pbc="…"``, then
-``symbol x y z`` in Å), readable by ASE and by debyecalculator itself. Result: one JSON file with
-``status`` ('ok' or 'error'), ``metadata`` and the curves as lists, so a failed run still says why.
-No AiiDA and no torch here: the CalcJob, the runner and the parser share this module.
+``symbol x y z`` in Å), written and read with ASE's extxyz module (debyecalculator reads it too).
+Result: one JSON file with ``status`` ('ok' or 'error'), ``metadata`` and the curves as lists, so a
+failed run still says why.
+No AiiDA and no torch here (ASE only): the CalcJob, the runner and the parser share this module.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
+from ase.data import chemical_symbols
 
 FORMAT = "aiida-bzs-scatter"
 FORMAT_VERSION = 1
@@ -36,61 +37,93 @@ class ScatterFileError(ValueError):
     """A structure or result file of the runner is malformed; the message names file and line."""
 
 
+class UnknownElementError(ScatterFileError):
+    """The structure file names species that are not chemical elements (``symbols``: those)."""
+
+    def __init__(self, message: str, symbols: list[str]):
+        super().__init__(message)
+        self.symbols = symbols
+
+
 def write_xyz(path: str | Path, symbols, positions, cell=None, pbc=(False, False, False)) -> None:
-    """Write extended XYZ: positions in Å, ``cell`` rows in Å (kept for the periodic mode)."""
+    """Write extended XYZ with ASE: positions in Å, ``cell`` rows in Å (kept for the periodic
+    mode; left out when degenerate)."""
+    from ase import Atoms
+    from ase.io import write
+
     positions = np.asarray(positions, dtype=float).reshape(-1, 3)
-    symbols = list(symbols)
-    comment = 'Properties=species:S:1:pos:R:3 pbc="{}"'.format(" ".join("T" if p else "F" for p in pbc))
-    if cell is not None and abs(np.linalg.det(np.asarray(cell, float))) > 1e-9:
-        flat = " ".join(f"{v:.10f}" for v in np.asarray(cell, float).ravel())
-        comment = f'Lattice="{flat}" ' + comment
-    body = "\n".join(f"{s} {x:.8f} {y:.8f} {z:.8f}" for s, (x, y, z) in zip(symbols, positions))
-    Path(path).write_text(f"{len(symbols)}\n{comment}\n{body}\n", encoding="utf-8")
+    if cell is not None and abs(np.linalg.det(np.asarray(cell, float))) <= 1e-9:
+        cell = None
+    atoms = Atoms(symbols=list(symbols), positions=positions, cell=cell, pbc=[bool(p) for p in pbc])
+    write(Path(path), atoms, format="extxyz")
 
 
 def read_xyz(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray | None, tuple[bool, bool, bool]]:
-    """Read :func:`write_xyz` output: (symbols, positions Å (N, 3), cell Å (3, 3) or None, pbc)."""
+    """Read extended XYZ with ASE: (symbols, positions Å (N, 3), cell Å (3, 3) or None, pbc).
+
+    Raises :class:`ScatterFileError` naming the file and the line at fault, or
+    :class:`UnknownElementError` for species that are not elements.
+    """
+    from ase.io import read
+    from ase.io.extxyz import XYZError
+
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        atoms = read(path, format="extxyz", index=0)
+    except XYZError as exc:  # an OSError too, but about the content
+        raise ScatterFileError(_diagnose(path, exc)) from None
+    except OSError as exc:
         raise ScatterFileError(f"{path}: cannot read ({exc})") from None
+    except KeyError as exc:  # ASE met a species that is not an element
+        species = sorted({fields[0] for fields in _atom_fields(path) if fields} - set(chemical_symbols))
+        if not species:
+            raise ScatterFileError(_diagnose(path, exc)) from None
+        raise UnknownElementError(f"{path}: element(s) {species} are not chemical elements", species) from None
+    except Exception as exc:  # noqa: BLE001 - ASE's reader raises many kinds; say which line is wrong
+        raise ScatterFileError(_diagnose(path, exc)) from None
+    if len(atoms) == 0:
+        raise ScatterFileError(f"{path}, line 1: the structure is empty (0 atoms)")
+    positions = atoms.get_positions()
+    finite = np.isfinite(positions).all(axis=1)
+    if not finite.all():
+        raise ScatterFileError(f"{path}, line {int(np.argmin(finite)) + 3}: non-finite position")
+    cell = atoms.cell[:] if atoms.cell.any() else None
+    return atoms.get_chemical_symbols(), positions, cell, tuple(bool(p) for p in atoms.pbc)
+
+
+def _atom_fields(path: Path) -> list[list[str]]:
+    """The split atom lines that the file's header announces."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        n = int(lines[0].split()[0])
+    except (IndexError, ValueError):
+        n = 0
+    return [line.split() for line in lines[2:2 + n]]
+
+
+def _diagnose(path: Path, exc: Exception) -> str:
+    """Why ASE could not read ``path``, as ``'<path>, line <n>: <what>'`` where a line is at fault."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        return f"{path}: cannot read (not UTF-8 text)"
     if not lines or not lines[0].strip():
-        raise ScatterFileError(f"{path}, line 1: empty file, expected the number of atoms")
+        return f"{path}, line 1: empty file, expected the number of atoms"
     try:
         n = int(lines[0].split()[0])
     except ValueError:
-        raise ScatterFileError(f"{path}, line 1: expected the number of atoms, got {lines[0]!r}") from None
-    if n < 1:
-        raise ScatterFileError(f"{path}, line 1: the structure is empty (0 atoms)")
+        return f"{path}, line 1: expected the number of atoms, got {lines[0]!r}"
     if len(lines) < n + 2:
-        raise ScatterFileError(f"{path}: header says {n} atoms but only {max(0, len(lines) - 2)} atom lines follow")
-    comment = lines[1]
-    cell = None
-    match = re.search(r'Lattice="([^"]*)"', comment)
-    if match:
-        cell = np.array(match.group(1).split(), dtype=float).reshape(3, 3)
-    pbc = (False, False, False)
-    match = re.search(r'pbc="([^"]*)"', comment)
-    if match:
-        pbc = tuple(flag.upper() in ("T", "TRUE", "1") for flag in match.group(1).split())
-    tokens = [line.split() for line in lines[2 : 2 + n]]
-    symbols = []
-    positions = np.empty((n, 3))
-    for index, fields in enumerate(tokens):
+        return f"{path}: header says {n} atoms but only {max(0, len(lines) - 2)} atom lines follow"
+    for index, line in enumerate(lines[2:2 + n]):
+        fields = line.split()
         try:
-            symbols.append(fields[0])
-            positions[index] = [float(v) for v in fields[1:4]]
             if len(fields) < 4:
                 raise ValueError
-        except (ValueError, IndexError):
-            raise ScatterFileError(
-                f"{path}, line {index + 3}: expected 'symbol x y z', got {lines[index + 2]!r}"
-            ) from None
-    if not np.all(np.isfinite(positions)):
-        bad = int(np.argmax(~np.isfinite(positions).all(axis=1)))
-        raise ScatterFileError(f"{path}, line {bad + 3}: non-finite position")
-    return symbols, positions, cell, pbc
+            [float(v) for v in fields[1:4]]
+        except ValueError:
+            return f"{path}, line {index + 3}: expected 'symbol x y z', got {line!r}"
+    return f"{path}: not extended XYZ ({type(exc).__name__}: {exc})"
 
 
 def _clean(value):

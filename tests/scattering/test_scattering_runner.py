@@ -61,7 +61,7 @@ def test_bad_input(tmp_path, case, code, fragment):
     if case == "empty":
         raw = "0\n\n"
     elif case == "unknown":
-        symbols = ["Ba", "Xx"]
+        raw = "2\n\nBa 0 0 0\nXx 2.5 0 0\n"  # ASE (the writer) refuses a species that is not an element
     elif case == "reversed":
         params = {**SMALL, "qmin": 12.0}
     elif case == "json":
@@ -101,3 +101,35 @@ def test_console_script_exit_status_and_result_file(tmp_path, params, status):
         assert "20 atoms on cpu" in done.stdout and len(result["curves"]["iq"]) > 10
     else:
         assert result["status"] == "error" and "qmin" in done.stderr
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("", "line 1: empty file"),
+    ("two\n\nBa 0 0 0\n", "line 1: expected the number of atoms"),
+    ("3\n\nBa 0 0 0\nS 2.5 0 0\n", "header says 3 atoms but only 2 atom lines follow"),
+    ("2\n\nBa 0 0 0\nS 2.5 0\n", "line 4: expected 'symbol x y z'"),
+    ("2\n\nBa 0 0 0\nS nan 0 0\n", "line 4: non-finite position"),
+])
+def test_xyz_errors_name_the_line(tmp_path, text, fragment):
+    """ASE reads the file; when it cannot, the error still names the file and the line at fault."""
+    from aiida_bzs.scripts.scatter_files import ScatterFileError
+
+    path = tmp_path / "s.xyz"
+    path.write_text(text)
+    with pytest.raises(ScatterFileError, match=fragment) as info:
+        read_xyz(path)
+    assert str(path) in str(info.value)
+
+
+def test_xyz_from_other_writers(tmp_path):
+    """Plain XYZ (no Lattice, no pbc) and ASE's own extended XYZ with more columns both read."""
+    import ase.io
+
+    (tmp_path / "plain.xyz").write_text("2\nsome comment\nBa 0 0 0\nS 2.5 0 0\n")
+    symbols, positions, cell, pbc = read_xyz(tmp_path / "plain.xyz")
+    assert symbols == ["Ba", "S"] and cell is None and pbc == (False,) * 3 and positions[1, 0] == 2.5
+    crystal = pnma_crystal()
+    crystal.set_momenta(np.ones((20, 3)))
+    ase.io.write(tmp_path / "ase.xyz", crystal, format="extxyz")
+    symbols, positions, cell, pbc = read_xyz(tmp_path / "ase.xyz")
+    assert symbols == crystal.get_chemical_symbols() and pbc == (True,) * 3 and np.allclose(cell, crystal.cell[:])
