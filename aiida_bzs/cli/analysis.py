@@ -17,7 +17,7 @@ from ..analysis.contacts import S_S_CONTACT_CUTOFF
 from ..analysis.coordination import BOND_CUTOFFS
 from ..analysis.rdf import RDF_R_MAX
 from . import cmd_root
-from .utils import launch, unique_link_label, with_profile
+from .utils import launch, refusals_as_click_errors, unique_link_label, with_profile
 
 _DEFAULT_BONDS = ", ".join(f"{c}-{n}={v:g}" for (c, n), v in BOND_CUTOFFS.items())
 
@@ -93,8 +93,12 @@ def _parse_bond(value: str) -> tuple[str, float]:
               help=f"Outer radius of g(r) in Å (default {RDF_R_MAX:g}).")
 @click.option("--types", default=None, metavar="EL1,EL2,...",
               help="Elements of LAMMPS atom types 1, 2, … for data files without Masses.")
+@click.option("--protocol", type=click.Choice(["standard", "large"]), default=None,
+              help="protocols/analysis.yaml preset: job wall time and memory (large: 300k–600k atoms).")
+@click.option("--job-code", default=None, metavar="LABEL",
+              help="aiida-bzs-job code that runs the analysis (default bzs_job@localhost; a cluster's for big cells).")
 @with_profile
-def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, types):
+def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, types, protocol, job_code):
     """Standard structure analysis of STRUCTURE (and --compare structures), with plots.
 
     STRUCTURE is a StructureData (pk, UUID or label) or an extxyz / LAMMPS data file.
@@ -111,14 +115,17 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
     for identifier in (structure, *others):
         node, name = resolve_structure(identifier, type_list)
         structures[unique_link_label(name, taken)] = node
-    inputs = {"structures": structures}
+    analysis = {"plot": plot_path is not None}
     if bonds:
-        inputs["bonds"] = orm.Dict(dict(_parse_bond(b) for b in bonds))
+        analysis["bonds"] = dict(_parse_bond(b) for b in bonds)
     if contact_cutoff is not None:
-        inputs["contact_cutoff"] = orm.Float(contact_cutoff)
+        analysis["contact_cutoff"] = contact_cutoff
     if r_max is not None:
-        inputs["rdf_r_max"] = orm.Float(r_max)
-    inputs["plot"] = orm.Bool(plot_path is not None)
+        analysis["rdf_r_max"] = r_max
+    with refusals_as_click_errors():
+        builder = StructureAnalysisWorkChain.get_builder_from_protocol(
+            structures, protocol=protocol, overrides={"analysis": analysis}, code=job_code)
+    inputs = dict(builder)
     # the spec's validation here, so bad input ends as one line, not a traceback
     ports = StructureAnalysisWorkChain.spec().inputs
     problem = ports.validate(ports.pre_process(dict(inputs)))

@@ -88,6 +88,7 @@ REFUSALS = (
     ("aiida_bzs.common.potential_quality", "PotentialQualityError"),
     ("aiida_bzs.data.ace_potential", "AcePotentialError"),
     ("aiida_bzs.structures.errors", "StructureInputError"),
+    ("aiida_bzs.workflows.protocols", "ProtocolOverrideError"),
 )
 #: The same for LookupError subclasses (their ``str()`` is quoted, so the message is ``args[0]``).
 LOOKUP_REFUSALS = (

@@ -111,7 +111,8 @@ class StructureAnalysisWorkChain(WorkChain):
                                   code=None):
         """Builder with every number on its inputs: the named analysis defaults, the preset's
         ``analysis`` changes and ``job_options`` (``protocols/analysis.yaml``), then ``overrides``
-        (same keys; an unknown key raises :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`).
+        (same keys; an unknown key raises :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`;
+        ``bonds`` and ``job_options`` entries replace or add, since any bond or scheduler option may be named).
 
         :param structures: ``{key: StructureData | LargeStructureData}``.
         :param code: the ``aiida-bzs-job`` code (label or node); default ``bzs_job@localhost``.
@@ -121,9 +122,15 @@ class StructureAnalysisWorkChain(WorkChain):
                     for name in ANALYSIS_INPUTS}
         base = {"analysis": defaults, "job_options": {}}
         preset = get_protocol("analysis", protocol)
-        settings = recursive_merge(base, {"analysis": preset.get("analysis") or {}}, strict=True)
-        settings["job_options"] = preset["job_options"]
-        settings = recursive_merge(settings, overrides, strict=True) if overrides else settings
+        settings = base
+        for changes in ({"analysis": preset.get("analysis") or {}, "job_options": preset["job_options"]},
+                        overrides or {}):
+            changes = {**changes, "analysis": dict(changes.get("analysis") or {})}
+            bonds = changes["analysis"].pop("bonds", None)  # a bond set replaces the defaults whole
+            settings = recursive_merge(settings, {k: v for k, v in changes.items() if k != "job_options"}, strict=True)
+            settings["job_options"] = {**settings["job_options"], **changes.get("job_options", {})}
+            if bonds is not None:
+                settings["analysis"]["bonds"] = dict(bonds)
         builder = cls.get_builder()
         builder.structures = dict(structures)
         for name, value in settings["analysis"].items():
