@@ -90,24 +90,25 @@ def localhost_job_code(aiida_profile, tmp_path_factory):
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
+    code = None
     try:
-        return orm.load_code("bzs_job@localhost")
+        code = orm.load_code("bzs_job@localhost")
     except NotExistent:
-        pass
-    path = executable_path("bzs_job")
-    if path is None:
-        return None
-    try:
-        computer = orm.load_computer("localhost")
-    except NotExistent:
-        computer = orm.Computer(label="localhost", hostname="localhost", transport_type="core.local",
-                                scheduler_type="core.direct",
-                                workdir=str(tmp_path_factory.mktemp("localhost_workdir"))).store()
-        computer.set_minimum_job_poll_interval(0)
-        computer.configure()
-    return orm.InstalledCode(label="bzs_job", computer=computer, filepath_executable=str(path),
-                             default_calc_job_plugin=CODES["bzs_job"][1], prepend_text=prepend_text("bzs_job"),
-                             with_mpi=False).store()
+        path = executable_path("bzs_job")
+        if path is not None:
+            try:
+                computer = orm.load_computer("localhost")
+            except NotExistent:
+                computer = orm.Computer(label="localhost", hostname="localhost", transport_type="core.local",
+                                        scheduler_type="core.direct",
+                                        workdir=str(tmp_path_factory.mktemp("localhost_workdir"))).store()
+                computer.set_minimum_job_poll_interval(0)
+                computer.configure()
+            code = orm.InstalledCode(label="bzs_job", computer=computer, filepath_executable=str(path),
+                                     default_calc_job_plugin=CODES["bzs_job"][1],
+                                     prepend_text=prepend_text("bzs_job"), with_mpi=False).store()
+    yield code
+    write_calcfunction_costs()  # the profile is still loaded here (this fixture depends on it)
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +135,50 @@ def pseudo_family(aiida_profile, pseudo_folder):
     from aiida_bzs.common.pseudos import install_family
 
     return install_family(pseudo_folder, "us")
+
+
+# --- the cost of every calcfunction the suite ran (docs/jobs.md: calcfunctions are light glue) ----
+
+CALCFUNCTION_COSTS = ROOT / ".pytest_cache" / "bzs_calcfunction_costs.txt"
+_WRITTEN: list = []
+
+
+def _atoms_in(node) -> int:
+    """Atoms in an input node, from its attributes only (no array loads): 0 if it holds none."""
+    attributes = node.base.attributes
+    for key in ("n_atoms", "num_atoms"):
+        if attributes.get(key, None) is not None:
+            return int(attributes.get(key))
+    sites = attributes.get("sites", None)
+    if sites is not None:
+        return len(sites)
+    shape = attributes.get("array|positions", None)
+    return int(shape[0] * shape[1]) if shape and len(shape) == 3 else 0
+
+
+def write_calcfunction_costs() -> None:
+    """The longest run of every calcfunction of the session and the most atoms it was given,
+    written to .pytest_cache/bzs_calcfunction_costs.txt and printed at the end of the run."""
+    from aiida import orm
+
+    costs: dict[str, list] = {}
+    for (node,) in orm.QueryBuilder().append(orm.CalcFunctionNode, project=["*"]).iterall():
+        seconds = (node.mtime - node.ctime).total_seconds()
+        atoms = max([_atoms_in(n) for n in node.base.links.get_incoming().all_nodes()] or [0])
+        row = costs.setdefault(node.process_label, [0, 0.0, 0])
+        row[0] += 1
+        row[1] = max(row[1], seconds)
+        row[2] = max(row[2], atoms)
+    lines = [f"{'calcfunction':40s} {'runs':>5s} {'longest (s)':>12s} {'most atoms in':>14s}"]
+    lines += [f"{label:40s} {n:5d} {seconds:12.2f} {atoms:14,d}"
+              for label, (n, seconds, atoms) in sorted(costs.items(), key=lambda kv: -kv[1][1])]
+    CALCFUNCTION_COSTS.parent.mkdir(exist_ok=True)
+    CALCFUNCTION_COSTS.write_text("\n".join(lines) + "\n")
+    _WRITTEN.append(CALCFUNCTION_COSTS)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the calcfunction cost table (see :func:`calcfunction_costs`)."""
+    if _WRITTEN:
+        terminalreporter.write_sep("-", "calcfunctions run by this session (docs/jobs.md)")
+        terminalreporter.write(CALCFUNCTION_COSTS.read_text())

@@ -243,7 +243,7 @@ class StructureAnalysisCalculation(RunnerCalculation):
     ``parameters``: ``bonds`` ({'Zr-S': 3.1, …} Å), ``contact_species``, ``contact_cutoff`` (Å),
     ``rdf_r_max`` (Å), ``rdf_bin_width`` (Å), ``adf_bins``. Outputs ``density`` (Dict), ``rdf``,
     ``contacts``, ``coordination_<C>_<N>``, ``angles_<C>_<N>`` (ArrayData with the scalar
-    summary as attributes) — the same nodes as ``bzs.analysis.standard`` gives.
+    summary as attributes), built by the parser from the runner's payloads.
     """
 
     TASK = "analyse"

@@ -2,7 +2,7 @@
 
 Generation 0 is the starting potential (``initial_potential``, or a fit of ``training_set``);
 each further generation explores with the current potential — RSS relaxations (ASE + pyace,
-small cells) and the study's MD families in LAMMPS (``MdSamplingWorkChain``: NVT melts,
+small cells, in a ``bzs.job.explore`` job) and the study's MD families in LAMMPS (``MdSamplingWorkChain``: NVT melts,
 melt–quench snapshots, high-temperature crystal and amorphous cells) — selects the structures it
 extrapolates most (γ above ``gamma_threshold``, at most ``per_family`` of each family and
 ``max_selected`` in all; optionally D-optimal via ``pace_select``), labels them with
@@ -24,10 +24,10 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..analysis.learning_curve import overlap
 from ..analysis.md_sampling import FAMILIES, SamplingInputError, normalise_families
-from ..calculations.functions.ace import evaluate_potential, pacemaker_dataset_file
+from ..calculations.functions.ace import pacemaker_dataset_file
 from ..calculations.functions.active_learning import (
+    EXPLORE_DEFAULTS,
     candidates_file,
-    explore_with_potential,
     learning_curve,
     learning_summary,
     select_candidates,
@@ -36,6 +36,14 @@ from ..calculations.functions.active_learning import (
 from ..calculations.functions.sampling import combine_candidates
 from ..calculations.functions.structures import pnma_crystal, reference_crystal_problem
 from ..calculations.functions.training_set import merge_training_sets, split_training_set
+from ..calculations.jobs import (
+    ExplorationCalculation,
+    ParityCalculation,
+    check_job_code,
+    define_job_inputs,
+    job_code_of,
+    job_metadata,
+)
 from ..calculations.pace_tools import activeset_builder, select_builder
 from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.potential_quality import check_potential_usable, describe_verdict, potential_verdict
@@ -44,7 +52,7 @@ from ..data.training_set import TrainingSetData
 from .fit import FitAceWorkChain, deep_update
 from .label import DftLabelWorkChain
 from .md_sampling import MdSamplingWorkChain
-from .protocols import ProtocolError, get_protocol
+from .protocols import ProtocolError, ProtocolOverrideError, get_protocol, recursive_merge
 
 __all__ = ("ActiveLearningWorkChain", "learning_settings")
 
@@ -97,6 +105,10 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
             normalise_families(settings["md_families"])
         except SamplingInputError as exc:
             return f"md_families: {exc}"
+    try:
+        recursive_merge(EXPLORE_DEFAULTS, settings["explore"], strict=True)
+    except ProtocolOverrideError as exc:
+        return f"explore: {exc}"
     for key in ("test_fraction", "holdout_fraction"):
         if not 0.0 <= float(settings.get(key, 0.0)) < 0.5:
             return f"{key} must lie in [0, 0.5), got {settings.get(key)}"
@@ -123,6 +135,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         if n_test < 1 or n_test >= len(training_set):
             return (f"test_fraction {settings['test_fraction']} of {len(training_set)} structures leaves "
                     f"{n_test} for the fixed test set; give a test_set or more structures")
+    problem = check_job_code(inputs, inputs.get("pacemaker_code"))
+    if problem:
+        return problem
     return reference_crystal_problem(inputs.get("crystal"), "crystal")
 
 
@@ -178,6 +193,7 @@ class ActiveLearningWorkChain(WorkChain):
         spec.input("allow_unusable_potential", valid_type=orm.Bool, default=lambda: orm.Bool(False),
                    serializer=orm.to_aiida_type,
                    help="Explore with an initial_potential whose fit verdict is 'unusable'.")
+        define_job_inputs(spec)
         spec.inputs.validator = validate_inputs
 
         spec.output("potential", valid_type=AcePotentialData, help="The last generation's potential.")
@@ -196,7 +212,10 @@ class ActiveLearningWorkChain(WorkChain):
             cls.setup,
             cls.fix_test_set,
             if_(cls.needs_initial_fit)(cls.fit, cls.inspect_fit).else_(
-                if_(cls.needs_active_set)(cls.run_active_set, cls.inspect_active_set), cls.evaluate_initial),
+                if_(cls.needs_active_set)(cls.run_active_set, cls.inspect_active_set),
+                cls.evaluate_initial,
+                cls.inspect_initial_parity,
+            ),
             cls.record_generation,
             while_(cls.should_explore)(
                 cls.explore,
@@ -207,6 +226,7 @@ class ActiveLearningWorkChain(WorkChain):
                     cls.inspect_label,
                     cls.fit,
                     cls.inspect_fit,
+                    if_(cls.has_holdout)(cls.evaluate_holdout, cls.inspect_holdout),
                     cls.record_generation,
                 ),
             ),
@@ -217,6 +237,7 @@ class ActiveLearningWorkChain(WorkChain):
         spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED", message="pace_activeset failed: {details}")
         spec.exit_code(330, "ERROR_LABEL_FAILED", message="DFT labelling of generation {generation} failed: {details}")
         spec.exit_code(340, "ERROR_SELECT_FAILED", message="pace_select failed in generation {generation}: {details}")
+        spec.exit_code(360, "ERROR_JOB_FAILED", message="the {task} job (pk {pk}) failed: {details}")
         spec.exit_code(350, "ERROR_EXPLORATION_FAILED",
                        message="generation {generation} explored nothing usable: {details}")
 
@@ -281,11 +302,23 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.potential = job.outputs.potential
         return None
 
+    def _parity(self, dataset, label: str):
+        """A parity job (``bzs.job.parity``) of the current potential on ``dataset``."""
+        code = job_code_of(self.inputs, self.inputs.pacemaker_code)
+        return self.submit(ParityCalculation, code=code, potential=self.ctx.potential, dataset=dataset,
+                           metadata=job_metadata(self.inputs, label))
+
     def evaluate_initial(self):
-        """Generation 0 was given: its errors on the fixed test set start the learning curve."""
-        result = evaluate_potential(self.ctx.potential, self.ctx.test_set)
-        self.ctx.parities["gen_0"] = result["parity"]
-        self.ctx.summary_nodes["gen_0_test_metrics"] = result["metrics"]
+        """Generation 0 was given: its errors on the fixed test set start the learning curve (a job)."""
+        return ToContext(parity_job=self._parity(self.ctx.test_set, "parity_gen_0"))
+
+    def inspect_initial_parity(self):
+        job = self.ctx.parity_job
+        if not job.is_finished_ok:
+            return self.exit_codes.ERROR_JOB_FAILED.format(task="parity", pk=job.pk, details=job.exit_message)
+        self.ctx.parities["gen_0"] = job.outputs.parity
+        self.ctx.summary_nodes["gen_0_test_metrics"] = job.outputs.metrics
+        return None
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self):
@@ -302,6 +335,9 @@ class ActiveLearningWorkChain(WorkChain):
             builder.parameters = orm.Dict(settings["fit_parameters"])
         if settings.get("continue_from_previous") and "potential" in self.ctx:
             builder.initial_potential = self.ctx.potential
+        for name in ("job_code", "job_options"):
+            if name in self.inputs:
+                builder[name] = self.inputs[name]
         next_generation = self.ctx.generation + (1 if "potential" in self.ctx else 0)
         builder.metadata.call_link_label = f"fit_gen_{next_generation}"
         self.ctx.fit_generation = next_generation
@@ -326,10 +362,21 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.summary_nodes[f"gen_{g}_test_metrics"] = fit.outputs[version].test_metrics
         self.ctx.parities[f"gen_{g}"] = fit.outputs[version].parity
         self.report(f"generation {g}: {describe_verdict(potential_verdict(self.ctx.potential))}")
-        if self.ctx.holdout is not None:
-            result = evaluate_potential(self.ctx.potential, self.ctx.holdout)
-            self.ctx.summary_nodes[f"gen_{g}_holdout_metrics"] = result["metrics"]
-            self.out(f"generations.gen_{g}_holdout_metrics", result["metrics"])
+        return None
+
+    def has_holdout(self):
+        return self.ctx.holdout is not None
+
+    def evaluate_holdout(self):
+        """Errors of the new potential on the held-out new labels so far (a parity job)."""
+        return ToContext(parity_job=self._parity(self.ctx.holdout, f"parity_holdout_gen_{self.ctx.generation}"))
+
+    def inspect_holdout(self):
+        job, g = self.ctx.parity_job, self.ctx.generation
+        if not job.is_finished_ok:
+            return self.exit_codes.ERROR_JOB_FAILED.format(task="holdout parity", pk=job.pk, details=job.exit_message)
+        self.ctx.summary_nodes[f"gen_{g}_holdout_metrics"] = job.outputs.metrics
+        self.out(f"generations.gen_{g}_holdout_metrics", job.outputs.metrics)
         return None
 
     def record_generation(self):
@@ -350,16 +397,21 @@ class ActiveLearningWorkChain(WorkChain):
         return True
 
     def explore(self):
-        """RSS relaxations (calcfunction, small cells) and the MD families (LAMMPS jobs) with the current potential."""
+        """RSS relaxations (an exploration job) and the MD families (LAMMPS) with the current potential, in parallel."""
         g = self.ctx.generation
         settings = self.ctx.settings
         self.ctx.explored = {}
         explore = settings["explore"]
+        futures = {}
         if int(explore.get("rss", {}).get("count", 0)) or int(explore.get("md", {}).get("seed_count", 0)):
-            result = explore_with_potential(self.ctx.potential, self.ctx.dataset, orm.Dict(explore), orm.Int(g + 1))
-            self.ctx.explored["a_rss"] = (result["candidates"], result["max_gamma"])
+            full = recursive_merge(EXPLORE_DEFAULTS, explore, strict=True)
+            futures["rss_job"] = self.submit(
+                ExplorationCalculation, code=job_code_of(self.inputs, self.inputs.pacemaker_code),
+                potential=self.ctx.potential, seeds=self.ctx.dataset,
+                parameters=orm.Dict({"explore": full, "generation": g + 1}),
+                metadata=job_metadata(self.inputs, f"explore_gen_{g + 1}"))
         if not settings["md_active"]:
-            return None
+            return ToContext(**futures)
         if self.ctx.crystal is None:
             self.ctx.crystal = pnma_crystal()
         builder = MdSamplingWorkChain.get_builder()
@@ -379,12 +431,23 @@ class ActiveLearningWorkChain(WorkChain):
         # The loop's own potentials are explored whatever their verdict: finding where they fail is
         # the point of active learning (a user-given initial potential was gated at launch).
         builder.allow_unusable_potential = orm.Bool(True)
+        if "job_code" in self.inputs:
+            builder.job_code = self.inputs.job_code
+        if "job_options" in self.inputs:
+            builder.job_options = self.inputs.job_options
         builder.metadata.call_link_label = f"md_sampling_gen_{g + 1}"
-        return ToContext(sampling=self.submit(builder))
+        futures["sampling"] = self.submit(builder)
+        return ToContext(**futures)
 
     def collect_exploration(self):
         """RSS and MD candidates with their γ, as one candidate set of the generation."""
         g = self.ctx.generation + 1
+        if "rss_job" in self.ctx:
+            job = self.ctx.pop("rss_job")
+            if job.is_finished_ok:
+                self.ctx.explored["a_rss"] = (job.outputs.candidates, job.outputs.max_gamma)
+            else:
+                self.report(f"exploration {job.process_label}<{job.pk}> failed [{job.exit_status}] {job.exit_message}")
         if "sampling" in self.ctx:
             node = self.ctx.pop("sampling")
             if node.is_finished_ok and "max_gamma" in node.outputs:

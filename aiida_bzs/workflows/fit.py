@@ -6,7 +6,7 @@ the lowest removed; used for quantitative results) and ``full`` (every structure
 at close contacts) — the chain runs: filter (calcfunction) → train/test split (calcfunction) →
 ``PacemakerBaseWorkChain`` (pacemaker, restarted after a wall-time kill or out of memory) →
 active set (``pace_activeset`` ShellJob on the B-basis .yaml) → parity on the test set
-(calcfunction: ArrayData + PNG, per config_type too) → verdict (``bzs.ace.assess_fit`` against
+(a ``bzs.job.parity`` job: ArrayData + PNG, per config_type too) → verdict (``bzs.ace.assess_fit`` against
 the protocol's ``quality`` thresholds). When the filter removes
 nothing the two versions are the same fit and it runs once. When it leaves too few structures for
 the filtered fit, the full version is still fitted and a warning says what to add. Numbers come
@@ -25,9 +25,10 @@ from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 
 from ..analysis.fit_quality import DEFAULT_THRESHOLDS
-from ..calculations.functions.ace import evaluate_potential, pacemaker_dataset_file
+from ..calculations.functions.ace import pacemaker_dataset_file
 from ..calculations.functions.ace_quality import assess_fit
 from ..calculations.functions.training_set import FILTER_KEYS, filter_training_set, split_training_set
+from ..calculations.jobs import ParityCalculation, check_job_code, define_job_inputs, job_code_of, job_metadata
 from ..calculations.pace_tools import activeset_builder
 from ..calculations.pacemaker import PacemakerCalculation
 from ..common.codes import MissingCodeError, code_label, load_code
@@ -178,6 +179,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         check_fit_inputs(training_set, settings["parameters"], inputs.get("test_set"), inputs.get("initial_potential"))
     except (FitInputError, FitParameterError) as exc:
         return str(exc)
+    problem = check_job_code(inputs, inputs.get("code"))
+    if problem:
+        return problem
     if "test_set" not in inputs:
         return check_split(len(training_set), settings, f"training set pk {training_set.pk}")
     return None
@@ -227,6 +231,7 @@ class FitAceWorkChain(WorkChain):
                                                       "max_iterations = most pacemaker runs per version, ..."})
         spec.input("quality", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
                    help="Overrides of the protocol's verdict thresholds (usable_energy meV/atom, ...).")
+        define_job_inputs(spec)
         spec.inputs.validator = validate_inputs
 
         for version in VERSIONS:
@@ -251,11 +256,14 @@ class FitAceWorkChain(WorkChain):
             cls.inspect_fits,
             if_(cls.should_compute_active_set)(cls.run_active_sets, cls.inspect_active_sets),
             cls.evaluate,
+            cls.inspect_evaluation,
             cls.results,
         )
         spec.exit_code(301, "ERROR_TOO_FEW_STRUCTURES", message="nothing could be fitted: {details}")
         spec.exit_code(302, "ERROR_MISSING_CODE", message="{details}")
         spec.exit_code(310, "ERROR_FIT_FAILED", message="the pacemaker fit of version {version} failed: {details}")
+        spec.exit_code(330, "ERROR_PARITY_FAILED",
+                       message="the parity job of version {version} (pk {pk}) failed: {details}")
         spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED",
                        message="pace_activeset failed for version {version}: {details}")
 
@@ -430,13 +438,26 @@ class FitAceWorkChain(WorkChain):
         return None
 
     def evaluate(self):
-        """Parity on the test set (ArrayData, RMSE Dict, PNG) and the verdict, per version."""
+        """Parity on the test set, per version: a job each (``bzs.job.parity``), in parallel."""
+        code = job_code_of(self.inputs, self.inputs.code)
+        futures = {}
+        for version, sets in self.ctx.sets.items():
+            futures[f"parity_{version}"] = self.submit(
+                ParityCalculation, code=code, potential=self.ctx.potentials[version], dataset=sets["test"],
+                metadata=job_metadata(self.inputs, f"parity_{version}"))
+        return ToContext(**futures)
+
+    def inspect_evaluation(self):
+        """Parity (ArrayData, RMSE Dict, PNG) and the verdict, per version."""
         self.ctx.evaluation = {}
         self.ctx.verdicts = {}
         thresholds = orm.Dict(self.ctx.settings["quality"])
-        for version, sets in self.ctx.sets.items():
+        for version in self.ctx.sets:
             potential = self.ctx.potentials[version]
-            result = evaluate_potential(potential, sets["test"])
+            job = self.ctx[f"parity_{version}"]
+            if not job.is_finished_ok:
+                return self.exit_codes.ERROR_PARITY_FAILED.format(version=version, pk=job.pk, details=job.exit_message)
+            result = {name: job.outputs[name] for name in ("parity", "metrics", "parity_plot")}
             metrics = result["metrics"].get_dict()
             self.report(f"{version}: test RMSE {metrics.get('rmse_energy', float('nan')):.2f} meV/atom, "
                         f"{metrics.get('rmse_forces', float('nan')):.1f} meV/Å on {metrics.get('n_structures')} "
@@ -446,6 +467,7 @@ class FitAceWorkChain(WorkChain):
             verdict = assess_fit(potential, result["metrics"], thresholds)["verdict"]
             self.ctx.verdicts[version] = verdict
             self.report(f"{version}: {describe_verdict(verdict.get_dict())}")
+        return None
 
     def _explain_metric_mismatch(self, version: str, parity: Mapping) -> None:
         """Say why pacemaker's own test RMSE differs from the parity's, when it does."""

@@ -145,24 +145,32 @@ def test_plot_in_other_formats_is_redrawn(fit_node, tmp_path):
         assert family in text  # the legend names the test set's families
 
 
-def test_extrapolation_grade_calcfunction(fit_node, ace_training_set):
+def test_extrapolation_grade_job(fit_node, bzs_code):
     from aiida import orm
+    from aiida.engine import run_get_node
 
-    from aiida_bzs.calculations.functions.ace import extrapolation_grade
+    from aiida_bzs.calculations.jobs import ExtrapolationGradeCalculation
 
     potential = fit_node.outputs.full.potential
     train_atoms = fit_node.outputs.full.training_set.to_atoms()[0]
     train_atoms.calc = None
-    result = extrapolation_grade(orm.StructureData(ase=train_atoms), potential)
-    gamma = result["gamma"].get_array("gamma")
+    code = bzs_code("bzs_job", with_mpi=False)
+    result, node = run_get_node(ExtrapolationGradeCalculation, code=code, potential=potential,
+                                structure=orm.StructureData(ase=train_atoms))
+    assert node.is_finished_ok, node.exit_message
+    gamma = result["gamma"].get_array("per_atom")
     assert gamma.shape == (len(train_atoms),)
     # a training structure lies inside the active set's span: γ ≤ 1 up to MaxVol's tolerance 1.01
     assert result["summary"]["max"] <= 1.01 + 1e-6
     far = train_atoms.copy()
     far.set_cell(far.cell * 0.8, scale_atoms=True)
-    squeezed = extrapolation_grade(orm.StructureData(ase=far), potential)["summary"]
-    assert squeezed["max"] > 1.0
+    squeezed, _ = run_get_node(ExtrapolationGradeCalculation, code=code, potential=potential,
+                               structure=orm.StructureData(ase=far))
+    assert squeezed["summary"]["max"] > 1.0
     assert result["summary"]["max"] == pytest.approx(float(gamma.max()))
+    # the parity of the fit came from a job too, with the protocol's wall time on the node
+    parity_job = fit_node.outputs.full.test_metrics.creator
+    assert parity_job.process_type == "aiida.calculations:bzs.job.parity"
 
 
 def test_potential_in_lammps_matches_pyace(fit_node, bzs_code, tmp_path):

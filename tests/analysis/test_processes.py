@@ -1,4 +1,4 @@
-"""Calcfunctions, the StructureAnalysisWorkChain (bzs.analysis) and the fast node conversion."""
+"""The analysis job, the StructureAnalysisWorkChain (bzs.analysis) and the fast node conversion."""
 
 import numpy as np
 import pytest
@@ -35,13 +35,23 @@ def test_fast_conversion_equals_aiida_own(aiida_profile, crystal, random_cell):
         assert back.pbc.tolist() == reference.pbc.tolist()
 
 
-def test_coordination_calcfunction_records_per_atom_arrays(crystal_node):
-    coordination = CalculationFactory("bzs.analysis.coordination")
-    result, node = coordination.run_get_node(crystal_node, orm.Str("Zr"), orm.Str("S"), orm.Float(3.1))
-    assert node.is_finished_ok
-    assert result.get_array("cn").shape == (len(crystal_node.sites),)
-    assert result.get_array("cn_counts").tolist() == [0] * 6 + [16]
-    assert result.base.attributes.get("mean_cn") == 6.0
+def _analysis_job(structure, bonds, contact_cutoff=2.5, r_max=6.0, bin_width=0.05, adf_bins=90):
+    from aiida_bzs.calculations.jobs import StructureAnalysisCalculation
+
+    parameters = {"bonds": bonds, "contact_species": "S", "contact_cutoff": contact_cutoff, "rdf_r_max": r_max,
+                  "rdf_bin_width": bin_width, "adf_bins": adf_bins}
+    results, node = run_get_node(StructureAnalysisCalculation, code=orm.load_code("bzs_job@localhost"),
+                                 structure=structure, parameters=orm.Dict(parameters))
+    assert node.is_finished_ok, node.exit_message
+    return results, node
+
+
+def test_analysis_job_records_per_atom_arrays(crystal_node):
+    result, node = _analysis_job(crystal_node, {"Zr-S": 3.1})
+    cn = result["coordination_Zr_S"]
+    assert cn.get_array("cn").shape == (len(crystal_node.sites),)
+    assert cn.get_array("cn_counts").tolist() == [0] * 6 + [16]
+    assert cn.base.attributes.get("mean_cn") == 6.0
     assert node.inputs.structure.uuid == crystal_node.uuid
 
 
@@ -85,25 +95,24 @@ def test_builder_from_protocol_records_the_numbers(crystal_node):
         workchain.get_builder_from_protocol({"crystal": crystal_node}, overrides={"analysis": {"rdf_rmax": 8.0}})
 
 
-def test_standard_set_equals_the_single_calcfunctions(crystal_node):
-    standard = CalculationFactory("bzs.analysis.standard")(
-        crystal_node, orm.Dict({"Ba-S": 3.8}), orm.Str("S"), orm.Float(3.6), orm.Float(6.0),
-        orm.Float(0.05), orm.Int(90),
-    )
+def test_analysis_job_equals_the_single_pure_functions(crystal_node):
+    from aiida_bzs.analysis import angles, contacts, coordination, rdf
+    from aiida_bzs.calculations.functions.analysis import angles_node, contacts_node, coordination_node, rdf_node
+
+    job, _ = _analysis_job(crystal_node, {"Ba-S": 3.8}, contact_cutoff=3.6)
+    atoms = crystal_node.get_ase()
     single = {
-        "coordination_Ba_S": CalculationFactory("bzs.analysis.coordination")(
-            crystal_node, orm.Str("Ba"), orm.Str("S"), orm.Float(3.8)),
-        "angles_Ba_S": CalculationFactory("bzs.analysis.adf")(
-            crystal_node, orm.Str("Ba"), orm.Str("S"), orm.Float(3.8), orm.Int(90)),
-        "rdf": CalculationFactory("bzs.analysis.rdf")(crystal_node, orm.Float(6.0), orm.Float(0.05)),
-        "contacts": CalculationFactory("bzs.analysis.contacts")(crystal_node, orm.Str("S"), orm.Float(3.6)),
+        "coordination_Ba_S": coordination_node(coordination.coordination(atoms, "Ba", "S", 3.8)),
+        "angles_Ba_S": angles_node(angles.bond_angle_distribution(atoms, "Ba", "S", 3.8, bins=90)),
+        "rdf": rdf_node(rdf.radial_distribution(atoms, r_max=6.0, bin_width=0.05)),
+        "contacts": contacts_node(contacts.close_contacts(atoms, "S", 3.6)),
     }
-    assert set(standard) == set(single) | {"density"}
+    assert set(job) - {"retrieved", "remote_folder"} == set(single) | {"density"}
     for name, node in single.items():
-        assert node.get_arraynames() == standard[name].get_arraynames()
+        assert sorted(node.get_arraynames()) == sorted(job[name].get_arraynames())
         for array in node.get_arraynames():
-            np.testing.assert_array_equal(node.get_array(array), standard[name].get_array(array))
-        assert node.base.attributes.get("cutoff", None) == standard[name].base.attributes.get("cutoff", None)
+            np.testing.assert_allclose(node.get_array(array), job[name].get_array(array), equal_nan=True)
+        assert node.base.attributes.get("cutoff", None) == job[name].base.attributes.get("cutoff", None)
 
 
 @pytest.mark.parametrize(

@@ -98,19 +98,21 @@ def test_parity_of_the_potential_on_its_own_labels_is_exact(job_code, tiny_poten
     assert results["parity_plot"].filename == "parity.png"
 
 
-def test_analysis_job_equals_the_calcfunction(job_code, supercell):
-    from aiida_bzs.analysis.standard import CONTACT_SPECIES, bonds_to_dict
+def test_analysis_job_equals_the_pure_analysis(job_code, supercell):
     from aiida_bzs.analysis.coordination import BOND_CUTOFFS
-    from aiida_bzs.calculations.functions.analysis import standard_analysis
+    from aiida_bzs.analysis.standard import CONTACT_SPECIES, analyse_structure, analysis_payloads, bonds_to_dict
+    from aiida_bzs.calculations.functions.analysis import payload_node
 
-    structure = orm.StructureData(ase=_rattled(supercell((2, 1, 2)).get_ase(), 3, 0.1))
+    atoms = _rattled(supercell((2, 1, 2)).get_ase(), 3, 0.1)
+    structure = orm.StructureData(ase=atoms)
     params = {"bonds": bonds_to_dict(BOND_CUTOFFS), "contact_species": CONTACT_SPECIES, "contact_cutoff": 2.5,
               "rdf_r_max": 6.0, "rdf_bin_width": 0.05, "adf_bins": 90}
     results, node = run_get_node(StructureAnalysisCalculation, code=job_code, structure=structure,
                                  parameters=orm.Dict(params))
     assert node.is_finished_ok, node.exit_message
-    reference = standard_analysis(structure, orm.Dict(params["bonds"]), orm.Str(CONTACT_SPECIES), orm.Float(2.5),
-                                  orm.Float(6.0), orm.Float(0.05), orm.Int(90))
+    pure = analyse_structure(structure.get_ase(), bonds=dict(BOND_CUTOFFS), contact_species=CONTACT_SPECIES,
+                             contact_cutoff=2.5, r_max=6.0, bin_width=0.05, adf_bins=90)
+    reference = {name: payload_node(p) for name, p in analysis_payloads(structure.get_ase(), pure).items()}
     assert set(results) - {"retrieved", "remote_folder"} == set(reference)
     density, ref_density = results["density"].get_dict(), reference["density"].get_dict()
     assert density["counts"] == ref_density["counts"] == {"Ba": 16, "S": 48, "Zr": 16}

@@ -1,6 +1,7 @@
-"""Calcfunctions of the active-learning loop: explore with a potential, select by γ.
+"""Calcfunctions of the active-learning loop: select by γ, subsets, the learning curve and summary.
 
-Exploration and selection are nodes, so every generation's candidates, their γ and the
+Light glue over packed arrays; the exploration itself (RSS relaxations, short MD, γ) is a job
+(``bzs.job.explore``). Selection is a node, so every generation's candidates, their γ and the
 structures chosen for DFT are in the provenance graph. Numerics live in
 :mod:`aiida_bzs.structures.explore` and :mod:`aiida_bzs.analysis.ace_selection`.
 """
@@ -13,13 +14,9 @@ from aiida.engine import calcfunction
 
 from ...analysis.ace_selection import select_by_gamma_per_family
 from ...analysis.learning_curve import learning_curve_figure, per_family_rmse
-from ...analysis.extrapolation import per_atom_gamma
-from ...data.ace_potential import AcePotentialData, AcePotentialError
 from ...data.training_set import TrainingSetData
-from ...structures.explore import explore
-from ...structures.rss import random_structures
 
-__all__ = ("EXPLORE_DEFAULTS", "explore_with_potential", "learning_curve", "learning_summary", "select_candidates")
+__all__ = ("EXPLORE_DEFAULTS", "learning_curve", "learning_summary", "select_candidates")
 
 #: Exploration defaults (toy scale); protocols/active_learning.yaml overrides them.
 EXPLORE_DEFAULTS = {
@@ -29,56 +26,6 @@ EXPLORE_DEFAULTS = {
            "interval": 10},
     "seed": 0,
 }
-
-
-def _merged(parameters: dict) -> dict:
-    unknown = sorted(set(parameters) - set(EXPLORE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown exploration keys {unknown}; allowed {sorted(EXPLORE_DEFAULTS)}")
-    out = {}
-    for key, default in EXPLORE_DEFAULTS.items():
-        value = parameters.get(key, default)
-        out[key] = {**default, **value} if isinstance(default, dict) else value
-    return out
-
-
-@calcfunction
-def explore_with_potential(potential: AcePotentialData, seeds: TrainingSetData, parameters: orm.Dict,
-                           generation: orm.Int) -> dict:
-    """Explore with ``potential``: relax random cells (RSS) and run short MD from seed structures.
-
-    ``parameters``: ``rss`` (count, composition, formula_units, volume_per_atom Å³/atom),
-    ``relax`` (fmax eV/Å, steps, relax_cell), ``md`` (seed_count structures of ``seeds`` with at
-    most seed_max_atoms atoms, temperatures K, steps, timestep fs, interval), ``seed``. The random seed is shifted by
-    ``generation`` so generations explore differently but reproducibly.
-    Returns ``candidates`` (unlabelled TrainingSetData) and ``max_gamma`` (ArrayData: largest
-    per-atom γ of each candidate).
-    """
-    if not potential.has_active_set:
-        raise AcePotentialError(f"potential pk {potential.pk} has no active set: γ cannot be computed")
-    p = _merged(parameters.get_dict())
-    seed = int(p["seed"]) + 1000 * int(generation.value)
-    rss = p["rss"]
-    cells = random_structures(int(rss["count"]), rss["composition"], rss["formula_units"], seed=seed,
-                              volume_per_atom=tuple(rss["volume_per_atom"])) if rss["count"] else []
-    limit = p["md"]["seed_max_atoms"]
-    pool = [a for a in seeds.to_atoms() if limit is None or len(a) <= int(limit)]
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(pool), size=min(int(p["md"]["seed_count"]), len(pool)), replace=False)
-    md_seeds = [pool[i] for i in sorted(picks)]
-    for atoms in md_seeds:
-        atoms.calc = None
-    md = {k: v for k, v in p["md"].items() if k not in ("seed_count", "seed_max_atoms")}
-    calc = potential.get_calculator(active_set=True)
-    candidates = explore(md_seeds, cells, calc, relax=p["relax"], md=md, seed=seed)
-    if not candidates:
-        raise ValueError("exploration produced no candidate structure (every run failed at once)")
-    gamma = np.array([per_atom_gamma(atoms, calc).max() for atoms in candidates])
-    for atoms in candidates:
-        atoms.info.pop("explore_steps", None)
-    array = orm.ArrayData()
-    array.set_array("max_gamma", gamma)
-    return {"candidates": TrainingSetData.from_atoms(candidates), "max_gamma": array}
 
 
 @calcfunction
@@ -176,7 +123,7 @@ def learning_summary(stop_reason: orm.Str, **nodes) -> orm.Dict:
 def learning_curve(test_set: TrainingSetData, **parities: orm.ArrayData) -> dict:
     """Errors of every generation's potential on the one fixed test set, in total and per family.
 
-    ``parities`` are keyed ``gen_<g>`` (parity ArrayData of ``bzs.ace.evaluate_potential`` on
+    ``parities`` are keyed ``gen_<g>`` (parity ArrayData of a ``bzs.job.parity`` job on
     ``test_set``). Returns ``curve`` (ArrayData: generation, rmse_energy meV/atom, rmse_forces
     meV/Å, and ``rmse_energy__<family>``/``rmse_forces__<family>``), ``table`` (Dict rows with
     ``per_family``) and ``plot`` (PNG).

@@ -1,8 +1,11 @@
-"""Calcfunctions that record the structure analyses of :mod:`aiida_bzs.analysis` in the graph.
+"""Structure-analysis results as nodes, and the light calcfunctions around them.
 
-Each wraps one pure function; results are compact ``ArrayData`` (per-atom CN arrays, histograms,
-g(r)) with the scalar summary also set as attributes, so they can be queried.
-``standard_analysis`` runs them all in one process (what the workchain uses, see its docstring).
+The analyses themselves (CN, bond lengths, g(r), angles, contacts) grow with the number of atoms:
+they run as the ``bzs.job.analysis`` job (:mod:`aiida_bzs.calculations.jobs`). Here: how a result
+payload (:mod:`aiida_bzs.analysis.standard`) becomes a compact ``ArrayData`` (per-atom CN arrays,
+histograms, g(r)) with the scalar summary set as attributes, so it can be queried; the mass
+density (one pass over the atoms, milliseconds at 600k atoms); and the comparison figures, drawn
+from stored histograms.
 """
 
 from __future__ import annotations
@@ -21,13 +24,10 @@ from ...analysis import rdf as _rdf
 from ...analysis.standard import (
     Payload,
     StructureAnalysis,
-    analyse_structure,
-    analysis_payloads,
     angles_payload,
     contacts_payload,
     coordination_payload,
     density_payload,
-    parse_bonds,
     rdf_payload,
 )
 from ...common.structure_nodes import atoms_from_structure
@@ -83,94 +83,6 @@ def contacts_node(result: _contacts.CloseContacts) -> orm.ArrayData:
 def mass_density(structure: orm.StructureData | LargeStructureData) -> orm.Dict:
     """Mass density (g/cm³), number density (Å⁻³) and volume (Å³) of a 3D-periodic structure."""
     return density_node(atoms_from_structure(structure))
-
-
-@calcfunction
-def coordination(
-    structure: orm.StructureData | LargeStructureData, centre: orm.Str, neighbour: orm.Str, cutoff: orm.Float
-) -> orm.ArrayData:
-    """Per-atom CN and mean bond length (Å) of ``centre`` by ``neighbour`` within ``cutoff`` (Å).
-
-    Arrays: ``cn`` (per atom, -1 for non-centres), ``bond_length`` (Å, NaN where undefined),
-    ``cn_values``/``cn_counts`` (histogram), ``bond_length_cn``/``bond_length_mean`` (Å per CN).
-    """
-    return coordination_node(_coordination.coordination(
-        atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value))
-
-
-@calcfunction
-def radial_distribution(
-    structure: orm.StructureData | LargeStructureData, r_max: orm.Float, bin_width: orm.Float
-) -> orm.ArrayData:
-    """Total and partial g(r) up to ``r_max`` (Å) in bins of ``bin_width`` (Å).
-
-    Arrays: ``r`` (Å), ``total``, ``g_<A>_<B>`` for each species pair (heavier element first).
-    """
-    return rdf_node(_rdf.radial_distribution(
-        atoms_from_structure(structure), r_max=r_max.value, bin_width=bin_width.value))
-
-
-@calcfunction
-def bond_angle_distribution(
-    structure: orm.StructureData | LargeStructureData,
-    centre: orm.Str,
-    neighbour: orm.Str,
-    cutoff: orm.Float,
-    bins: orm.Int,
-) -> orm.ArrayData:
-    """Neighbour–centre–neighbour angle distribution (degrees), e.g. S–Zr–S with Zr–S < 3.1 Å.
-
-    Arrays: ``angle`` (bin centres, °), ``density`` (per degree, unit area), ``counts``.
-    """
-    return angles_node(_angles.bond_angle_distribution(
-        atoms_from_structure(structure), centre.value, neighbour.value, cutoff.value,
-        bins=bins.value))
-
-
-@calcfunction
-def close_contacts(
-    structure: orm.StructureData | LargeStructureData, species: orm.Str, cutoff: orm.Float
-) -> orm.ArrayData:
-    """Like-atom close contacts (e.g. S–S < 2.5 Å).
-
-    Arrays: ``per_atom`` (close partners per atom, -1 for other species), ``distances`` (Å,
-    one per pair); attributes: the counts and fraction of atoms in contact.
-    """
-    return contacts_node(_contacts.close_contacts(
-        atoms_from_structure(structure), species.value, cutoff.value))
-
-
-# --- the whole standard set in one process ----------------------------------------------------
-
-
-@calcfunction
-def standard_analysis(
-    structure: orm.StructureData | LargeStructureData,
-    bonds: orm.Dict,
-    contact_species: orm.Str,
-    contact_cutoff: orm.Float,
-    rdf_r_max: orm.Float,
-    rdf_bin_width: orm.Float,
-    adf_bins: orm.Int,
-) -> dict[str, orm.Data]:
-    """All analyses of one structure; outputs as the single calcfunctions above would give them.
-
-    One process instead of one per analysis because AiiDA re-hashes every input node each time
-    a process is stored: for a 310k-atom StructureData that is about 30 s per process.
-    ``bonds`` is ``{"Zr-S": 3.1, ...}`` (Å). Outputs: ``density``, ``rdf``, ``contacts``,
-    ``coordination_<C>_<N>`` and ``angles_<C>_<N>`` per bond.
-    """
-    atoms = atoms_from_structure(structure)
-    result = analyse_structure(
-        atoms,
-        bonds=parse_bonds(bonds.get_dict()),
-        contact_species=contact_species.value,
-        contact_cutoff=contact_cutoff.value,
-        r_max=rdf_r_max.value,
-        bin_width=rdf_bin_width.value,
-        adf_bins=adf_bins.value,
-    )
-    return {name: payload_node(payload) for name, payload in analysis_payloads(atoms, result).items()}
 
 
 # --- rebuilding pure results from nodes (for plots and tables) ---------------------------------
