@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import cmd_root
-from .utils import launch, load_typed_node, with_profile
+from .utils import launch, load_typed_node, refusals_as_click_errors, with_profile
 
 
 def load_training_set(identifier: str, reference_energies: str | None = None):
@@ -236,27 +236,23 @@ def cmd_learn(dataset, protocol, generations, potential_id, reference_energies, 
             codes["lmp"] = load_code(lmp_code)
     except MissingCodeError as exc:
         raise click.ClickException(str(exc)) from exc
-    builder = ActiveLearningWorkChain.get_builder()
-    builder.training_set = load_training_set(dataset, reference_energies)
-    builder.pacemaker_code = codes["pacemaker"]
-    builder.pw_code = codes["pw"]
-    builder.protocol = protocol
-    if "lmp" in codes:
-        builder.lammps_code = codes["lmp"]
-    else:
-        builder.md_families = {"nvt_melt": None, "melt_quench": None, "high_temperature": None}
-    if generations is not None:
-        builder.max_generations = generations
+    overrides = {}
+    if "lmp" not in codes:
+        overrides["md_families"] = {"nvt_melt": None, "melt_quench": None, "high_temperature": None}
+    for name, value in (("max_generations", generations), ("per_family", per_family),
+                        ("max_selected", max_selected), ("holdout_fraction", holdout_fraction)):
+        if value is not None:
+            overrides[name] = value
+    with refusals_as_click_errors():
+        builder = ActiveLearningWorkChain.get_builder_from_protocol(
+            load_training_set(dataset, reference_energies), codes["pacemaker"], codes["pw"], protocol=protocol,
+            overrides=overrides, lammps_code=codes.get("lmp"))
     if potential_id:
         builder.initial_potential = load_potential(potential_id)
     if test_set_id:
         builder.test_set = load_training_set(test_set_id, reference_energies)
     if crystal_id:
         builder.crystal = load_typed_node(crystal_id, orm.StructureData)
-    for name, value in (("per_family", per_family), ("max_selected", max_selected),
-                        ("holdout_fraction", holdout_fraction)):
-        if value is not None:
-            setattr(builder, name, value)
     if allow_unusable_potential:
         builder.allow_unusable_potential = True
     if pseudo_family:

@@ -59,10 +59,37 @@ __all__ = ("ActiveLearningWorkChain", "learning_settings")
 SELECT_METHODS = ("max_gamma", "pace_select")
 
 
+#: Override keys allowed beside the preset's own (they have no value in the YAML).
+EXTRA_SETTINGS = ("fit_parameters",)
+
+
+def protocol_settings(protocol: str | None = None, overrides: dict | None = None) -> dict:
+    """The preset ``protocol`` of ``active_learning.yaml`` with ``overrides`` merged in.
+
+    Top-level keys and ``explore`` keys must exist (a typo raises
+    :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`); ``md_families`` entries and
+    ``fit_parameters`` may add keys, which their own validators check at launch.
+    """
+    preset = get_protocol("active_learning", protocol)
+    preset.setdefault("fit_parameters", {})
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(preset))
+    if unknown:
+        raise ProtocolOverrideError(f"unknown active-learning override(s) {unknown}; keys: {sorted(preset)}")
+    if "explore" in overrides:
+        recursive_merge(EXPLORE_DEFAULTS, recursive_merge(preset.get("explore") or {}, overrides["explore"]),
+                        strict=True)
+    return recursive_merge(preset, overrides)
+
+
 def learning_settings(inputs) -> dict:
-    """Protocol preset with the user's overrides applied."""
+    """The recorded ``settings`` (``get_builder_from_protocol``), else the protocol preset; then
+    the single inputs (``max_generations`` …) on top."""
     protocol = inputs.get("protocol")
-    settings = get_protocol("active_learning", protocol.value if protocol is not None else None)
+    if "settings" in inputs:
+        settings = dict(inputs["settings"].get_dict())
+    else:
+        settings = get_protocol("active_learning", protocol.value if protocol is not None else None)
     for key in ("max_generations", "max_selected"):
         if key in inputs:
             settings[key] = int(inputs[key].value)
@@ -81,7 +108,9 @@ def learning_settings(inputs) -> dict:
         settings["per_family"] = int(inputs["per_family"].value)
     if "continue_from_previous" in inputs:
         settings["continue_from_previous"] = bool(inputs["continue_from_previous"].value)
-    settings["fit_parameters"] = inputs["fit_parameters"].get_dict() if "fit_parameters" in inputs else {}
+    if "fit_parameters" in inputs:
+        settings["fit_parameters"] = inputs["fit_parameters"].get_dict()
+    settings.setdefault("fit_parameters", {})
     settings["md_active"] = [f for f in FAMILIES if (settings.get("md_families") or {}).get(f)]
     return settings
 
@@ -159,6 +188,9 @@ class ActiveLearningWorkChain(WorkChain):
         spec.input("pseudo_family", valid_type=orm.Str, required=False, serializer=orm.to_aiida_type)
         spec.input("protocol", valid_type=orm.Str, required=False, serializer=orm.to_aiida_type,
                    help="fast, balanced (default) or stringent (protocols/active_learning.yaml).")
+        spec.input("settings", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="Every number of the run (a preset with overrides, from get_builder_from_protocol); "
+                        "replaces `protocol`.")
         spec.input("max_generations", valid_type=orm.Int, required=False, serializer=orm.to_aiida_type,
                    help="Number of potentials, generation 0 included.")
         spec.input("gamma_threshold", valid_type=orm.Float, required=False, serializer=orm.to_aiida_type)
@@ -240,6 +272,34 @@ class ActiveLearningWorkChain(WorkChain):
         spec.exit_code(360, "ERROR_JOB_FAILED", message="the {task} job (pk {pk}) failed: {details}")
         spec.exit_code(350, "ERROR_EXPLORATION_FAILED",
                        message="generation {generation} explored nothing usable: {details}")
+
+    @classmethod
+    def get_builder_from_protocol(cls, training_set, pacemaker_code, pw_code, protocol: str | None = None,
+                                  overrides: dict | None = None, lammps_code=None, job_code=None,
+                                  pseudo_family: str | None = None, **inputs):
+        """Builder whose ``settings`` input records every number: the preset ``protocol`` of
+        ``active_learning.yaml`` with ``overrides`` (same keys, nested merge; unknown keys raise
+        :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError` before anything runs).
+
+        Codes are labels or nodes; ``inputs`` sets other ports (``initial_potential``,
+        ``test_set``, ``crystal``, ``job_options``, …).
+        """
+        builder = cls.get_builder()
+        builder.settings = orm.Dict(protocol_settings(protocol, overrides))
+        if protocol is not None:
+            builder.protocol = orm.Str(protocol)
+        builder.training_set = training_set
+        builder.pacemaker_code = load_code(pacemaker_code)
+        builder.pw_code = load_code(pw_code)
+        if lammps_code is not None:
+            builder.lammps_code = load_code(lammps_code)
+        if job_code is not None:
+            builder.job_code = load_code(job_code)
+        if pseudo_family is not None:
+            builder.pseudo_family = orm.Str(pseudo_family)
+        for name, value in inputs.items():
+            builder[name] = value
+        return builder
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self):

@@ -51,24 +51,32 @@ def learning_node(ace_training_set, tiny_md_potential, bzs_code, pseudo_family):
     if not (pace_plugin_dir() / "paceplugin.so").is_file():
         pytest.skip("pair_style pace plugin not built; run ./setup.sh")
 
-    builder = ActiveLearningWorkChain.get_builder()
-    builder.training_set = ace_training_set
-    builder.initial_potential = tiny_md_potential
-    builder.pacemaker_code = bzs_code("pacemaker")
-    builder.activeset_code = bzs_code("pace_activeset")
-    builder.pw_code = bzs_code("pw")
-    builder.pseudo_family = pseudo_family.label
-    builder.protocol = "fast"
-    builder.max_generations = 2
-    builder.gamma_threshold = 1.0
-    builder.max_selected = 1
-    builder.per_family = 1
-    builder.continue_from_previous = False
-    builder.lammps_code = bzs_code("lmp", with_mpi=False)
-    builder.fit_parameters = {"backend": {"evaluator": "pyace", "parallel_mode": "serial"}, "max_iterations": 5}
+    overrides = {"max_generations": 2, "gamma_threshold": 1.0, "max_selected": 1, "per_family": 1,
+                 "continue_from_previous": False,
+                 "fit_parameters": {"backend": {"evaluator": "pyace", "parallel_mode": "serial"}, "max_iterations": 5}}
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        ace_training_set, bzs_code("pacemaker"), bzs_code("pw"), protocol="fast", overrides=overrides,
+        lammps_code=bzs_code("lmp", with_mpi=False), pseudo_family=pseudo_family.label,
+        initial_potential=tiny_md_potential, activeset_code=bzs_code("pace_activeset"))
     builder.label_overrides = {"kpoints_distance": 50.0}  # Γ only, as the fixture dataset
     _, node = run_get_node(builder)
     return node
+
+
+def test_builder_records_every_number_and_refuses_typos(ace_training_set, bzs_code):
+    from aiida_bzs.workflows.active_learning import ActiveLearningWorkChain
+    from aiida_bzs.workflows.protocols import ProtocolOverrideError
+
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        ace_training_set, bzs_code("pacemaker"), bzs_code("pw"), protocol="fast",
+        overrides={"max_selected": 7, "explore": {"rss": {"count": 1}}})
+    settings = builder.settings.get_dict()
+    assert settings["max_selected"] == 7 and settings["explore"]["rss"]["count"] == 1
+    assert settings["md_families"]["nvt_melt"]["temperatures"] == [4000.0]  # the preset's, recorded
+    for typo in ({"max_selectd": 7}, {"explore": {"rss": {"counts": 1}}}):
+        with pytest.raises(ProtocolOverrideError):
+            ActiveLearningWorkChain.get_builder_from_protocol(ace_training_set, bzs_code("pacemaker"),
+                                                             bzs_code("pw"), protocol="fast", overrides=typo)
 
 
 def test_two_generations_history(learning_node, ace_training_set, tiny_md_potential):
