@@ -132,3 +132,22 @@ def test_lammps_gamma_fixture_active_set(md_fixtures, tmp_path):
     assert np.all(np.abs(gamma - reference) < 1e-2 * np.maximum(1.0, reference))
     assert max_gamma == pytest.approx(reference.max(), rel=1e-6)
     assert reference.max() > 100  # the crystal-only active set flags a strongly rattled cell
+
+
+def test_linear_environment_matches_pyace_builder(md_fixtures):
+    """per_atom_gamma's linear-time environment gives pyace's own γ, energy and forces (no LAMMPS)."""
+    from pyace import PyACECalculator
+
+    atoms = rattle(make_supercell(pnma_crystal(), [3, 2, 3]), 0.3, seed=11)
+    calc = PyACECalculator(str(md_fixtures / "tiny.yaml"))
+    calc.set_active_set(str(md_fixtures / "tiny.asi"))
+    fast = per_atom_gamma(atoms, calc)
+    energy, forces = calc.results["energy"], calc.results["forces"]
+    assert "get_atomic_env" not in vars(calc)  # the override is undone
+    calc.reset()
+    reference = per_atom_gamma(atoms, calc, linear_neighbours=False)
+    sulfur = atoms.symbols == "S"  # Ba/Zr: the fixture's active set is nearly singular (module docstring)
+    assert np.abs(fast - reference)[sulfur].max() < 1e-9 * max(1.0, reference[sulfur].max())
+    assert np.all(np.abs(fast - reference) < 1e-3 * np.maximum(1.0, reference))
+    assert energy == pytest.approx(calc.results["energy"], abs=1e-8)
+    assert np.abs(forces - calc.results["forces"]).max() < 1e-9
