@@ -264,13 +264,12 @@ class ActiveLearningWorkChain(WorkChain):
             ),
             cls.results,
         )
-        spec.exit_code(302, "ERROR_MISSING_CODE", message="{details}")
-        spec.exit_code(310, "ERROR_FIT_FAILED", message="the fit of generation {generation} failed: {details}")
-        spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED", message="pace_activeset failed: {details}")
-        spec.exit_code(330, "ERROR_LABEL_FAILED", message="DFT labelling of generation {generation} failed: {details}")
-        spec.exit_code(340, "ERROR_SELECT_FAILED", message="pace_select failed in generation {generation}: {details}")
-        spec.exit_code(360, "ERROR_JOB_FAILED", message="the {task} job (pk {pk}) failed: {details}")
-        spec.exit_code(350, "ERROR_EXPLORATION_FAILED",
+        spec.exit_code(201, "ERROR_MISSING_CODE", message="{details}")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_FIT", message="the fit of generation {generation} failed: {details}")
+        spec.exit_code(402, "ERROR_SUB_PROCESS_FAILED_ACTIVE_SET", message="pace_activeset failed: {details}")
+        spec.exit_code(403, "ERROR_SUB_PROCESS_FAILED_LABEL", message="DFT labelling of generation {generation} failed: {details}")
+        spec.exit_code(405, "ERROR_SUB_PROCESS_FAILED_JOB", message="the {task} job (pk {pk}) failed: {details}")
+        spec.exit_code(406, "ERROR_SUB_PROCESS_FAILED_EXPLORATION",
                        message="generation {generation} explored nothing usable: {details}")
 
     @classmethod
@@ -358,7 +357,7 @@ class ActiveLearningWorkChain(WorkChain):
     def inspect_active_set(self):
         job = self.ctx.activeset
         if not job.is_finished_ok or "potential" not in job.outputs:
-            return self.exit_codes.ERROR_ACTIVE_SET_FAILED.format(details=f"pk {job.pk}: {job.exit_message}")
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_ACTIVE_SET.format(details=f"pk {job.pk}: {job.exit_message}")
         self.ctx.potential = job.outputs.potential
         return None
 
@@ -375,7 +374,7 @@ class ActiveLearningWorkChain(WorkChain):
     def inspect_initial_parity(self):
         job = self.ctx.parity_job
         if not job.is_finished_ok:
-            return self.exit_codes.ERROR_JOB_FAILED.format(task="parity", pk=job.pk, details=job.exit_message)
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_JOB.format(task="parity", pk=job.pk, details=job.exit_message)
         self.ctx.parities["gen_0"] = job.outputs.parity
         self.ctx.summary_nodes["gen_0_test_metrics"] = job.outputs.metrics
         return None
@@ -406,11 +405,11 @@ class ActiveLearningWorkChain(WorkChain):
     def inspect_fit(self):
         fit = self.ctx.fit
         if not fit.is_finished_ok:
-            return self.exit_codes.ERROR_FIT_FAILED.format(
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_FIT.format(
                 generation=self.ctx.fit_generation, details=f"pk {fit.pk} [{fit.exit_status}] {fit.exit_message}")
         present = [v for v in self.ctx.settings["fit_versions"] if v in fit.outputs]
         if not present:
-            return self.exit_codes.ERROR_FIT_FAILED.format(
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_FIT.format(
                 generation=self.ctx.fit_generation, details=f"pk {fit.pk} made none of {self.ctx.settings['fit_versions']}")
         version = present[0]
         if version != self.ctx.settings["fit_versions"][0]:
@@ -434,7 +433,7 @@ class ActiveLearningWorkChain(WorkChain):
     def inspect_holdout(self):
         job, g = self.ctx.parity_job, self.ctx.generation
         if not job.is_finished_ok:
-            return self.exit_codes.ERROR_JOB_FAILED.format(task="holdout parity", pk=job.pk, details=job.exit_message)
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_JOB.format(task="holdout parity", pk=job.pk, details=job.exit_message)
         self.ctx.summary_nodes[f"gen_{g}_holdout_metrics"] = job.outputs.metrics
         self.out(f"generations.gen_{g}_holdout_metrics", job.outputs.metrics)
         return None
@@ -517,7 +516,7 @@ class ActiveLearningWorkChain(WorkChain):
                 self.report(f"MD sampling {node.process_label}<{node.pk}> gave no candidates "
                             f"[{node.exit_status}] {node.exit_message}")
         if not self.ctx.explored:
-            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(generation=g, details="no RSS and no MD candidate")
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_EXPLORATION.format(generation=g, details="no RSS and no MD candidate")
         if len(self.ctx.explored) == 1:
             self.ctx.candidates, self.ctx.max_gamma = next(iter(self.ctx.explored.values()))
         else:
@@ -596,7 +595,7 @@ class ActiveLearningWorkChain(WorkChain):
         g = self.ctx.generation + 1
         job = self.ctx.label
         if "training_set" not in job.outputs:
-            return self.exit_codes.ERROR_LABEL_FAILED.format(
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_LABEL.format(
                 generation=g, details=f"pk {job.pk} [{job.exit_status}] {job.exit_message}")
         new = job.outputs.training_set
         self.out(f"generations.gen_{g}_labelled", new)

@@ -100,7 +100,7 @@ class StructureAnalysisWorkChain(WorkChain):
         define_job_inputs(spec)
         spec.inputs.validator = validate_inputs
         spec.outline(cls.analyse, cls.collect, if_(cls.should_plot)(cls.plot))
-        spec.exit_code(401, "ERROR_ANALYSIS_FAILED", message="the analysis job of {key!r} (pk {pk}) failed: {details}")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_ANALYSIS", message="the analysis job of {key!r} (pk {pk}) failed: {details}")
         spec.output_namespace("results", dynamic=True,
                               help="Per structure key: density, rdf, contacts, coordination_*, angles_*.")
         spec.output_namespace("plots", valid_type=orm.SinglefileData, dynamic=True, required=False,
@@ -163,7 +163,7 @@ class StructureAnalysisWorkChain(WorkChain):
         for index, key in enumerate(self.inputs.structures):
             job = self.ctx[f"job_{key}"]
             if not job.is_finished_ok:
-                return self.exit_codes.ERROR_ANALYSIS_FAILED.format(key=key, pk=job.pk, details=job.exit_message)
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_ANALYSIS.format(key=key, pk=job.pk, details=job.exit_message)
             for name in job.outputs:
                 if name in ("retrieved", "remote_folder"):
                     continue

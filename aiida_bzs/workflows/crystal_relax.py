@@ -105,8 +105,8 @@ class CrystalRelaxWorkChain(WorkChain):
                     help="Lattice (Å) vs experiment, volume, density (g/cm³), Wyckoff sites, residuals.")
         spec.output("output_parameters", valid_type=orm.Dict, help="pw.x's last output parameters.")
         spec.outline(cls.setup, cls.run_relax, cls.inspect_relax, cls.results)
-        spec.exit_code(302, "ERROR_MISSING_CODE", message="{details}")
-        spec.exit_code(401, "ERROR_RELAX_FAILED", message="the PBEsol vc-relax failed: {details}")
+        spec.exit_code(201, "ERROR_MISSING_CODE", message="{details}")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_RELAX", message="the PBEsol vc-relax failed: {details}")
         spec.exit_code(410, "ERROR_NOT_A_REFERENCE",
                        message="the relaxed cell is not a sound Pnma reference: {details}")
 
@@ -167,7 +167,7 @@ class CrystalRelaxWorkChain(WorkChain):
     def inspect_relax(self):
         node = self.ctx.relax
         if not node.is_finished_ok or "output_structure" not in node.outputs:
-            return self.exit_codes.ERROR_RELAX_FAILED.format(
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_RELAX.format(
                 details=f"PwRelaxWorkChain<{node.pk}> exit status {node.exit_status}: {node.exit_message}; "
                         f"see `verdi process report {node.pk}`")
         return None

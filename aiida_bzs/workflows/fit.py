@@ -259,12 +259,12 @@ class FitAceWorkChain(WorkChain):
             cls.inspect_evaluation,
             cls.results,
         )
-        spec.exit_code(301, "ERROR_TOO_FEW_STRUCTURES", message="nothing could be fitted: {details}")
-        spec.exit_code(302, "ERROR_MISSING_CODE", message="{details}")
-        spec.exit_code(310, "ERROR_FIT_FAILED", message="the pacemaker fit of version {version} failed: {details}")
-        spec.exit_code(330, "ERROR_PARITY_FAILED",
+        spec.exit_code(202, "ERROR_TOO_FEW_STRUCTURES", message="nothing could be fitted: {details}")
+        spec.exit_code(201, "ERROR_MISSING_CODE", message="{details}")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_FIT", message="the pacemaker fit of version {version} failed: {details}")
+        spec.exit_code(403, "ERROR_SUB_PROCESS_FAILED_PARITY",
                        message="the parity job of version {version} (pk {pk}) failed: {details}")
-        spec.exit_code(320, "ERROR_ACTIVE_SET_FAILED",
+        spec.exit_code(402, "ERROR_SUB_PROCESS_FAILED_ACTIVE_SET",
                        message="pace_activeset failed for version {version}: {details}")
 
     @classmethod
@@ -400,7 +400,7 @@ class FitAceWorkChain(WorkChain):
         for version in self.ctx.sets:
             calc = self.ctx[f"fit_{version}"]  # the PacemakerBaseWorkChain
             if calc.exit_status not in USABLE_FIT_STATUSES or "potential" not in calc.outputs:
-                return self.exit_codes.ERROR_FIT_FAILED.format(
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_FIT.format(
                     version=version, details=f"pk {calc.pk} exit status {calc.exit_status}: {calc.exit_message}")
             runs = sorted((n for n in calc.called if n.process_class is PacemakerCalculation), key=lambda n: n.pk)
             if len(runs) > 1:
@@ -432,7 +432,7 @@ class FitAceWorkChain(WorkChain):
         for version in self.ctx.sets:
             job = self.ctx[f"activeset_{version}"]
             if not job.is_finished_ok or "potential" not in job.outputs:
-                return self.exit_codes.ERROR_ACTIVE_SET_FAILED.format(
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_ACTIVE_SET.format(
                     version=version, details=f"pk {job.pk} exit status {job.exit_status}: {job.exit_message}")
             self.ctx.potentials[version] = job.outputs.potential
         return None
@@ -456,7 +456,7 @@ class FitAceWorkChain(WorkChain):
             potential = self.ctx.potentials[version]
             job = self.ctx[f"parity_{version}"]
             if not job.is_finished_ok:
-                return self.exit_codes.ERROR_PARITY_FAILED.format(version=version, pk=job.pk, details=job.exit_message)
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_PARITY.format(version=version, pk=job.pk, details=job.exit_message)
             result = {name: job.outputs[name] for name in ("parity", "metrics", "parity_plot")}
             metrics = result["metrics"].get_dict()
             self.report(f"{version}: test RMSE {metrics.get('rmse_energy', float('nan')):.2f} meV/atom, "

@@ -262,8 +262,8 @@ class DftLabelWorkChain(WorkChain):
                     help="The successfully labelled structures.")
         spec.output("excluded", valid_type=orm.Dict, help="Structures (and isolated atoms) that failed, with exit codes.")
         spec.output("reference_energies", valid_type=orm.Dict, required=False, help="Isolated-atom energies, eV.")
-        spec.exit_code(401, "ERROR_ALL_FAILED", message="Every structure failed to label; see the `excluded` output.")
-        spec.exit_code(402, "ERROR_REFERENCE_ENERGIES", message="Isolated-atom calculations failed for {elements}.")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_ALL_LABELS", message="Every structure failed to label; see the `excluded` output.")
+        spec.exit_code(402, "ERROR_SUB_PROCESS_FAILED_REFERENCE_ENERGIES", message="Isolated-atom calculations failed for {elements}.")
 
     @classmethod
     def get_builder_from_protocol(
@@ -492,7 +492,7 @@ class DftLabelWorkChain(WorkChain):
             labelled[f"trajectory_{i:05d}"] = child.outputs.output_trajectory
             first = first or child
         if first is None:
-            return self.exit_codes.ERROR_ALL_FAILED
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_ALL_LABELS
         settings = self._settings(first)
         kwargs = {"settings": orm.Dict(settings), **labelled}
         if self.ctx.references is not None:
@@ -501,7 +501,7 @@ class DftLabelWorkChain(WorkChain):
         self.out("training_set", training_set)
         self.report(f"training set pk {training_set.pk}: {len(training_set)} structures, {len(excluded)} excluded")
         if failed_elements:
-            return self.exit_codes.ERROR_REFERENCE_ENERGIES.format(elements=", ".join(failed_elements))
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_REFERENCE_ENERGIES.format(elements=", ".join(failed_elements))
         return None
 
     def _settings(self, child) -> dict:

@@ -90,7 +90,7 @@ class MdSamplingWorkChain(WorkChain):
         spec.outline(cls.setup, while_(cls.has_ready_runs)(cls.run_ready, cls.inspect_runs),
                      if_(cls.should_grade)(cls.run_grades), cls.results)
         spec.exit_code(401, "ERROR_NO_CANDIDATES", message="No MD run produced a usable frame: {details}")
-        spec.exit_code(402, "ERROR_GRADE_FAILED", message="The γ job of {name} (pk {pk}) failed: {detail}")
+        spec.exit_code(402, "ERROR_SUB_PROCESS_FAILED_GRADE", message="The γ job of {name} (pk {pk}) failed: {detail}")
 
     def setup(self):
         spec = self.inputs.families.get_dict()
@@ -208,7 +208,7 @@ class MdSamplingWorkChain(WorkChain):
             for key, node in sets.items():
                 job = self.ctx[f"grade_{key}"]
                 if not job.is_finished_ok:
-                    return self.exit_codes.ERROR_GRADE_FAILED.format(name=key, pk=job.pk, detail=job.exit_message)
+                    return self.exit_codes.ERROR_SUB_PROCESS_FAILED_GRADE.format(name=key, pk=job.pk, detail=job.exit_message)
                 nodes[f"candidates_{key}"] = node
                 nodes[f"gamma_{key}"] = job.outputs.gamma
             combined = combine_candidates(**nodes)

@@ -162,11 +162,11 @@ class MeltQuenchWorkChain(WorkChain):
                               help="Final structure of each finished stage.")
         spec.output_namespace("gamma", valid_type=orm.ArrayData, dynamic=True,
                               help="Max extrapolation grade γ per frame of each MD stage.")
-        spec.exit_code(401, "ERROR_STAGE_FAILED", message="Stage {stage} failed: {detail}")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_STAGE", message="Stage {stage} failed: {detail}")
         spec.exit_code(410, "ERROR_SIMULATION_FAILED",
                        message="The simulation failed in stage {stage}: {detail}. Outputs up to the failure are kept.")
         define_sanity_exit_codes(spec)
-        spec.exit_code(402, "ERROR_GRADE_FAILED",
+        spec.exit_code(402, "ERROR_SUB_PROCESS_FAILED_GRADE",
                        message="the γ job of stage {stage} (pk {pk}) failed: {detail}")
         spec.exit_code(420, "ERROR_EXTRAPOLATION",
                        message="Stage {stage}: max γ {gamma:.3g} above the threshold {threshold}; aborted.")
@@ -299,7 +299,7 @@ class MeltQuenchWorkChain(WorkChain):
             elif node.exit_status == LammpsBaseWorkChain.exit_codes.ERROR_SIMULATION_FAILED.status:
                 self.ctx.failure = ("ERROR_SIMULATION_FAILED", {"stage": stage["name"], "detail": detail})
             else:
-                self.ctx.failure = ("ERROR_STAGE_FAILED", {"stage": stage["name"], "detail": detail})
+                self.ctx.failure = ("ERROR_SUB_PROCESS_FAILED_STAGE", {"stage": stage["name"], "detail": detail})
             self.report(f"stage '{stage['name']}' failed: {detail}")
             return
 
@@ -332,7 +332,7 @@ class MeltQuenchWorkChain(WorkChain):
         """Record the stage's γ per frame; flag (or abort on) γ above ``gamma_threshold``."""
         stage, row, node = self.ctx.programme[self.ctx.index], self.ctx.summary[-1], self.ctx.grade_run
         if not node.is_finished_ok:
-            self.ctx.failure = ("ERROR_GRADE_FAILED", {"stage": stage["name"], "pk": node.pk,
+            self.ctx.failure = ("ERROR_SUB_PROCESS_FAILED_GRADE", {"stage": stage["name"], "pk": node.pk,
                                                         "detail": node.exit_message or f"exit {node.exit_status}"})
             self.report(f"stage '{stage['name']}': the γ job failed: {node.exit_message}")
             return

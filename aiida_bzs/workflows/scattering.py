@@ -127,7 +127,7 @@ class ScatteringWorkChain(WorkChain):
                               help="label → xrd / pdf: fit summary Dict (Rwp, scale, background)")
         spec.output("scherrer", valid_type=orm.Dict, help="label → main-peak 2θ, FWHM (degrees), size (Å, nm)")
         spec.output("plot", valid_type=orm.SinglefileData, help="figure-4-style overlay (PNG)")
-        spec.exit_code(401, "ERROR_CALCULATION_FAILED", message="scattering calculation(s) failed: {labels}")
+        spec.exit_code(401, "ERROR_SUB_PROCESS_FAILED_CALCULATION", message="scattering calculation(s) failed: {labels}")
 
     @classmethod
     def get_builder_from_protocol(cls, structures: dict, code=None, protocol: str | None = None,
@@ -183,7 +183,7 @@ class ScatteringWorkChain(WorkChain):
         """Stop with 401 naming the labels whose calculation failed; expose the curves."""
         failed = [label for label in self.inputs.structures if not self.ctx[f"calc_{label}"].is_finished_ok]
         if failed:
-            return self.exit_codes.ERROR_CALCULATION_FAILED.format(labels=", ".join(sorted(failed)))
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_CALCULATION.format(labels=", ".join(sorted(failed)))
         for label in self.inputs.structures:
             calc = self.ctx[f"calc_{label}"]
             for key in ("iq", "sq", "gr"):

@@ -287,7 +287,7 @@ def test_filtered_only_and_too_small_stops_before_any_fit(ace_training_set, bzs_
     builder.versions = ["filtered"]
     builder.filter = {"max_energy_above_min": 0.5}
     _, node = run_get_node(builder)
-    assert node.exit_status == 301
+    assert node.exit_status == FitAceWorkChain.exit_codes.ERROR_TOO_FEW_STRUCTURES.status == 202
     assert "nothing could be fitted: the filter kept 2 of 15 structures" in node.exit_message
     assert "Add 3 or more low-energy structures" in node.exit_message
     assert not [n for n in node.called_descendants if n.process_class is PacemakerCalculation]
