@@ -35,13 +35,20 @@ from aiida_bzs.calculations.jobs import (
     job_code_of,
     job_metadata,
 )
-from aiida_bzs.common.codes import load_code
 from aiida_bzs.common.structure_nodes import (LARGE_STRUCTURE_ATOMS, STRUCTURE_TYPES, atoms_from_structure,
                                              summarise_structure)
 from aiida_bzs.data.ace_potential import AcePotentialData
 
-from .lammps_base import SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes, potential_gate
-from .protocols import get_protocol
+from .lammps_base import (
+    SANITY_EXIT_CODES,
+    STAGE_INPUTS,
+    LammpsBaseWorkChain,
+    define_sanity_exit_codes,
+    fill_run_inputs,
+    potential_gate,
+    run_inputs,
+)
+from .protocols import ProtocolOverrideError, get_protocol, recursive_merge
 
 #: Composition of a random start without a structure.
 DEFAULT_COMPOSITION = "BaZrS3"
@@ -173,19 +180,28 @@ class MeltQuenchWorkChain(WorkChain):
 
     @classmethod
     def get_builder_from_protocol(cls, code, potential, structure=None, protocol=None, overrides=None,
-                                  options=None):
-        """A builder filled from ``protocols/melt_quench.yaml``.
+                                  options=None, num_mpiprocs=None, job_options=None):
+        """A builder filled from ``protocols/melt_quench.yaml``, every number on its inputs.
 
-        :param code: the lmp code (label such as ``'lmp@localhost'`` or node).
-        :param overrides: replaces protocol keys (``stages``, ``stage_defaults``, ``timestep``,
-            ``hard_sphere``, ``start``).
-        :param options: metadata options of the stage runs (``resources``, ``max_wallclock_seconds``).
+        :param code: the lmp code (label such as ``'lmp@localhost'`` or node); with
+            ``num_mpiprocs`` > 1 an MPI code such as ``lmp-mpi@localhost-mpich``.
+        :param overrides: protocol keys (``stages`` replaces the list whole; ``stage_defaults``,
+            ``hard_sphere``, ``sanity``, ``product_check`` merge key by key; ``timestep`` fs,
+            ``start``, ``lammps_protocol``); an unknown top-level key raises
+            :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`.
+        :param options: scheduler options of the stage runs (``resources``, ``max_wallclock_seconds`` s),
+            over the ``lammps_protocol`` preset of ``lammps_base.yaml``.
+        :param job_options: scheduler options of the γ jobs.
         """
-        settings = {**get_protocol("melt_quench", protocol), **(overrides or {})}
+        preset = get_protocol("melt_quench", protocol)
+        allowed = set(preset) | {"start", "hard_sphere", "sanity", "product_check", "stage_defaults", "lammps_protocol"}
+        unknown = sorted(set(overrides or {}) - allowed)
+        if unknown:
+            raise ProtocolOverrideError(f"unknown melt-quench override(s) {unknown}; keys: {sorted(allowed)}")
+        settings = recursive_merge(preset, overrides)
         builder = cls.get_builder()
-        builder.md.lammps.code = load_code(code)
-        if options:
-            builder.md.lammps.metadata.options = options
+        fill_run_inputs(builder.md, run_inputs(code, settings.get("lammps_protocol"), options=options,
+                                               num_mpiprocs=num_mpiprocs))
         builder.potential = potential
         if structure is not None:
             builder.structure = structure
@@ -197,6 +213,8 @@ class MeltQuenchWorkChain(WorkChain):
             builder.sanity = orm.Dict(settings["sanity"])
         if settings.get("product_check"):
             builder.product_check = orm.Dict(settings["product_check"])
+        if job_options:
+            builder.job_options = orm.Dict(job_options)
         return builder
 
     # -- outline ----------------------------------------------------------------------------------
