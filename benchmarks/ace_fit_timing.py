@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from ase.io import read
 
-from aiida_bzs.analysis import dataset as ds
+from aiida_bzs.training import dataset as ds
 from aiida_bzs.common.pacemaker_input import build_input_yaml
 from aiida_bzs.parsers.pacemaker_files import parse_log, parse_metrics_table
 from aiida_bzs.workflows.protocols import get_protocol

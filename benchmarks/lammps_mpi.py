@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--np", type=int, default=2, help="MPI ranks of the parallel run")
     args = parser.parse_args()
 
-    from aiida_bzs.analysis.md_programme import normalise_stage
+    from aiida_bzs.md.programme import normalise_stage
     from aiida_bzs.common.codes import lammps_binary, mpich_launcher, pace_plugin_dir
     from aiida_bzs.structures.crystal import pnma_crystal
     from aiida_bzs.structures.distort import make_supercell

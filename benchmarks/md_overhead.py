@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=100, help="dumped frames per run")
     args = parser.parse_args(argv)
 
-    from aiida_bzs.analysis.md_programme import normalise_stage
+    from aiida_bzs.md.programme import normalise_stage
     from aiida_bzs.structures.crystal import pnma_crystal
     from aiida_bzs.structures.distort import make_supercell
 

@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     from ase import Atoms
 
     from aiida_bzs.analysis.md_failure import check_frames
-    from aiida_bzs.analysis.md_programme import normalise_stage
+    from aiida_bzs.md.programme import normalise_stage
     from aiida_bzs.calculations import lammps_input as li
     from aiida_bzs.parsers.lammps_output import read_dump
     from aiida_bzs.structures.crystal import pnma_crystal

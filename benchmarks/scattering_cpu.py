@@ -78,8 +78,8 @@ def main(argv=None) -> int:
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from aiida_bzs.analysis.scattering_debye import make_calculator
-    from aiida_bzs.analysis.scattering_params import validate_parameters
+    from aiida_bzs.scattering.debye import make_calculator
+    from aiida_bzs.scattering.params import validate_parameters
     from aiida_bzs.calculations.functions.scattering import structure_to_xyz
     from aiida_bzs.calculations.scattering import ScatteringCalculation
     from aiida_bzs.common.structure_nodes import structure_from_atoms

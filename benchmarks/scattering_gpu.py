@@ -10,7 +10,7 @@ that ``benchmarks/gpu_wheels.sh`` fetched here and runs this script.
 
 Structures are spheres of exactly N atoms cut from the Pnma BaZrS3 crystal. Each size computes
 I(Q), S(Q), F(Q) and G(r) with the `balanced` protocol's grid (workflows/protocols/scattering.yaml)
-through :func:`aiida_bzs.analysis.scattering_debye.finite_patterns`, the function the CalcJob
+through :func:`aiida_bzs.scattering.debye.finite_patterns`, the function the CalcJob
 runs. A size is cancelled once it exceeds ``--cap`` seconds, and skipped when the previous
 size's throughput predicts more than three times the cap. Prints one table; ``--json`` also writes the rows.
 """
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     import torch
     from debyecalculator.debye_calculator import CalculationCancelled
 
-    from aiida_bzs.analysis.scattering_debye import DeviceUnavailableError, check_device, finite_patterns, runtime_versions
-    from aiida_bzs.analysis.scattering_params import validate_parameters
+    from aiida_bzs.scattering.debye import DeviceUnavailableError, check_device, finite_patterns, runtime_versions
+    from aiida_bzs.scattering.params import validate_parameters
 
     try:
         check_device(args.device)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiida_bzs.analysis.md_sampling import (
+from aiida_bzs.md.sampling import (
     SamplingInputError,
     family_runs,
     frame_indices,
     frames_to_candidates,
     normalise_families,
 )
-from aiida_bzs.analysis.md_programme import normalise_stage
+from aiida_bzs.md.programme import normalise_stage
 
 
 def test_default_families_are_the_studys():
@@ -63,7 +63,6 @@ def test_sampling_in_lammps(aiida_profile, bzs_code):
     """All three families with the real LAMMPS (tiny potential, 20-atom cells, < 1 ps each)."""
     from pathlib import Path
 
-    from aiida import orm
     from aiida.engine import run_get_node
 
     from aiida_bzs.calculations.functions.structures import pnma_crystal

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .md_programme import stage_duration_ps, target_temperature
+from ..md.programme import stage_duration_ps, target_temperature
 
 #: Arrays of a history, in the order they are stored.
 HISTORY_FIELDS = ("time", "stage", "step", "temperature", "target_temperature", "pressure",

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from ase.units import kB
 
-from .md_programme import target_temperature
+from ..md.programme import target_temperature
 
 #: Defaults of every threshold (units in the module docstring); protocols override them.
 DEFAULT_SANITY = {

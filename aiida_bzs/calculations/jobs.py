@@ -22,7 +22,7 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
-from ..analysis import dataset as ds
+from ..training import dataset as ds
 from ..common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure
 from ..data.ace_potential import FILENAMES as POTENTIAL_FILES
 from ..data.ace_potential import AcePotentialData

@@ -14,7 +14,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 
 from aiida_bzs.analysis.density import mass_density
-from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
+from aiida_bzs.md.programme import MdInputError, normalise_stage
 from aiida_bzs.analysis.md_sanity import SanityInputError, halt_commands, normalise_sanity
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure, summarise_structure
@@ -129,7 +129,7 @@ class LammpsCalculation(CalcJob):
                    help="Starting structure (Å): StructureData or, for 10⁵–10⁶ atoms, LargeStructureData.")
         spec.input("potential", valid_type=AcePotentialData, help="ACE potential (its .yace is used).")
         spec.input("parameters", valid_type=orm.Dict, validator=validate_parameters,
-                   help="The stage: see aiida_bzs.analysis.md_programme.normalise_stage.")
+                   help="The stage: see aiida_bzs.md.programme.normalise_stage.")
         spec.input("velocities", valid_type=orm.ArrayData, required=False,
                    help="Array 'velocities' (Å/ps) per site, kept from the previous stage.")
         spec.input("settings", valid_type=orm.Dict, required=False, validator=validate_settings,

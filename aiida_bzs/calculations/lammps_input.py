@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.lammps import Prism
 
-from aiida_bzs.analysis.md_programme import FS_PER_PS  # stages give times in fs, metal units want ps
+from aiida_bzs.md.programme import FS_PER_PS  # stages give times in fs, metal units want ps
 
 INPUT = "input.lammps"
 DATA = "structure.data"
@@ -141,7 +141,7 @@ def input_script(
     timeout_s: float | None = None,
     halt: Sequence[str] = (),
 ) -> str:
-    """The LAMMPS input of one normalised stage (see ``analysis.md_programme.normalise_stage``).
+    """The LAMMPS input of one normalised stage (see ``md.programme.normalise_stage``).
 
     :param species: element of each atom type (type 1 first), as in the data file.
     :param restart_file: continue from this restart file (walltime restart) instead of ``structure.data``.

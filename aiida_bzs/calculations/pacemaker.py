@@ -173,7 +173,7 @@ def write_training_pickle(training_set, parameters: dict, path, reference_energi
     together, so the test set (``test=True``) needs the column as well: 1 for every structure (its
     loss is only reported; the RMSEs are unweighted).
     """
-    from ..analysis.dataset import write_pacemaker_pickle
+    from ..training.dataset import write_pacemaker_pickle
 
     frame = training_set.to_pacemaker_dataframe(reference_energies)
     weights = (parameters or {}).get("config_type_weights") or {}

@@ -22,8 +22,8 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 
 from ..analysis.errors import AnalysisInputError
-from ..analysis.scattering_formfactors import check_elements
-from ..analysis.scattering_params import resolve_partials, validate_parameters
+from ..scattering.formfactors import check_elements
+from ..scattering.params import resolve_partials, validate_parameters
 from ..common.structure_nodes import STRUCTURE_TYPES, structure_n_atoms
 from ..data.large_structure import LargeStructureData
 from ..scripts.scatter_files import PARAMETERS_FILENAME, RESULT_FILENAME, STRUCTURE_FILENAME, write_xyz
@@ -127,7 +127,7 @@ class ScatteringCalculation(CalcJob):
                    "cheap to poll for 10⁵–10⁶ atoms, where a StructureData input is decoded at every poll.")
         spec.input("parameters", valid_type=orm.Dict, required=False, validator=validate_parameters_port,
                    help="Q/r grids (Å⁻¹, Å), biso (Å²), qdamp, lorch, radiation, device, dtype, partials, "
-                   "normalisation, mode; see aiida_bzs.analysis.scattering_params.DEFAULTS.")
+                   "normalisation, mode; see aiida_bzs.scattering.params.DEFAULTS.")
         spec.inputs.validator = validate_inputs
         options = spec.inputs["metadata"]["options"]
         options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}

@@ -103,7 +103,6 @@ def cmd_analyse(structure, others, plot_path, bonds, contact_cutoff, r_max, type
 
     STRUCTURE is a StructureData (pk, UUID or label) or an extxyz / LAMMPS data file.
     """
-    from aiida import orm
 
     from ..analysis.standard import parse_bonds
     from ..common.structure_nodes import summarise_structure

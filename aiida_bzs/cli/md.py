@@ -69,7 +69,7 @@ def cmd_md():
 @cmd_md.command("protocols")
 def cmd_protocols():
     """List the melt–quench presets and their programmes (steps at the preset's timestep)."""
-    from ..analysis.md_programme import MD_DEFAULTS, apply_stage_defaults, build_programme, summary
+    from ..md.programme import MD_DEFAULTS, apply_stage_defaults, build_programme, summary
     from ..workflows.protocols import get_protocol, list_protocols
 
     for name in list_protocols("melt_quench"):

@@ -45,7 +45,7 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
     from aiida import orm
 
     from ..analysis.errors import AnalysisInputError
-    from ..analysis.scattering_units import resolve_wavelength
+    from ..scattering.units import resolve_wavelength
     from ..calculations.functions.nanoparticle import cut_nanoparticle
     from ..common.codes import MissingCodeError
     from ..data.measured_pattern import MeasuredPatternData
@@ -117,11 +117,11 @@ def cmd_scatter(structures, want_xrd, want_pdf, wavelength, compare_xrd, compare
 
 def _warn_short_cutoff(builder, nodes) -> None:
     """Before running: warn (stderr) for each structure whose periodic-mode cutoff is too short
-    for a meaningful pattern (:func:`~aiida_bzs.analysis.scattering_periodic.short_cutoff_warning`)."""
+    for a meaningful pattern (:func:`~aiida_bzs.scattering.periodic.short_cutoff_warning`)."""
     from ase import Atoms
 
-    from ..analysis.scattering_params import validate_parameters
-    from ..analysis.scattering_periodic import periodic_rcut, short_cutoff_warning
+    from ..scattering.params import validate_parameters
+    from ..scattering.periodic import periodic_rcut, short_cutoff_warning
 
     params = validate_parameters(builder.parameters.get_dict())
     if params["mode"] != "periodic":

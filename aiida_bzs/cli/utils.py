@@ -80,9 +80,9 @@ def refusal_message(exc: BaseException) -> str | None:
 #: Exceptions that are refusals of the user's input (module, class), whose message names the fix.
 REFUSALS = (
     ("aiida.common.exceptions", "InputValidationError"),
-    ("aiida_bzs.analysis.dataset", "DatasetError"),
+    ("aiida_bzs.training.dataset", "DatasetError"),
     ("aiida_bzs.analysis.errors", "AnalysisInputError"),
-    ("aiida_bzs.analysis.md_programme", "MdInputError"),
+    ("aiida_bzs.md.programme", "MdInputError"),
     ("aiida_bzs.common.fit_checks", "FitInputError"),
     ("aiida_bzs.common.pacemaker_input", "FitParameterError"),
     ("aiida_bzs.common.potential_quality", "PotentialQualityError"),

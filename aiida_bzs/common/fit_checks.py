@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..analysis import dataset as ds
+from ..training import dataset as ds
 from .pacemaker_input import unmatched_weight_keys, validate_fit_parameters
 
 __all__ = ("FitInputError", "check_fit_inputs", "check_config_type_weights", "count_basis_functions",

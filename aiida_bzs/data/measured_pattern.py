@@ -15,8 +15,8 @@ import numpy as np
 from aiida import orm
 
 from ..analysis.errors import AnalysisInputError
-from ..analysis.scattering_files import AXES, check_axis_range, parse_columns, read_measured
-from ..analysis.scattering_units import q_from_two_theta, resolve_wavelength
+from ..scattering.files import AXES, check_axis_range, parse_columns, read_measured
+from ..scattering.units import q_from_two_theta, resolve_wavelength
 
 #: kind → allowed axes (first is the default).
 KINDS = {"xrd": ("two_theta", "q"), "pdf": ("r",)}
@@ -34,7 +34,7 @@ class MeasuredPatternData(orm.XyData):
         axis: str | None = None,
         wavelength: float | str | None = None,
     ) -> MeasuredPatternData:
-        """Read a column file (see :mod:`aiida_bzs.analysis.scattering_files`) into an unstored node.
+        """Read a column file (see :mod:`aiida_bzs.scattering.files`) into an unstored node.
 
         :param kind: 'xrd' or 'pdf'. :param axis: first column: 'two_theta' (degrees, default for
             XRD), 'q' (Å⁻¹) or 'r' (Å). :param wavelength: Å or anode name ('Cu'); needed for 2θ.

@@ -1,7 +1,7 @@
 """``TrainingSetData`` (``bzs.training_set``): DFT-labelled structures as one node.
 
 Thousands of structures are kept as one compressed ``.npz`` file in the node repository (flat
-arrays; see :mod:`aiida_bzs.analysis.dataset`), with only summaries as attributes, so that the
+arrays; see :mod:`aiida_bzs.training.dataset`), with only summaries as attributes, so that the
 database stays small and loading a 100k-atom set takes a fraction of a second. Units: Å, eV,
 eV/Å, stress eV/Å³ (ASE sign and Voigt order). Energies and forces round-trip exactly.
 """
@@ -15,8 +15,8 @@ import numpy as np
 from aiida import orm
 from ase import Atoms
 
-from ..analysis import dataset as ds
-from ..analysis.dataset import DatasetError
+from ..training import dataset as ds
+from ..training.dataset import DatasetError
 
 __all__ = ["DatasetError", "TrainingSetData"]
 
@@ -54,7 +54,7 @@ class TrainingSetData(orm.Data):
         reference_energies: Mapping[str, float] | None = None,
         dft_settings: Mapping | None = None,
     ) -> TrainingSetData:
-        """Build from a packed set (:func:`aiida_bzs.analysis.dataset.pack` layout)."""
+        """Build from a packed set (:func:`aiida_bzs.training.dataset.pack` layout)."""
         if len(arrays["natoms"]) == 0:
             raise DatasetError("a training set needs at least one structure")
         node = cls()

@@ -14,7 +14,7 @@ import numpy as np
 from aiida import orm
 from aiida.parsers import Parser
 
-from ..analysis import dataset as ds
+from ..training import dataset as ds
 from ..analysis.ace_parity import DEFINITION
 from ..analysis.extrapolation import RELIABLE_GAMMA
 from ..data.training_set import TrainingSetData

@@ -15,7 +15,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from aiida_bzs.analysis.md_failure import check_frames, max_neighbours_without_contact, volume_proves_contact
-from aiida_bzs.analysis.md_programme import normalise_stage
+from aiida_bzs.md.programme import normalise_stage
 from aiida_bzs.analysis.density import mass_density
 from aiida_bzs.analysis.md_sanity import SanityViolation, check_thermo
 from aiida_bzs.calculations import lammps_input as li

@@ -10,7 +10,7 @@ Tasks (one subcommand each; files are relative to the job's folder):
 
 ``grade``
     Per-atom extrapolation grade γ of every frame of ``frames.npz`` (a packed set, see
-    :mod:`aiida_bzs.analysis.dataset`) with ``potential.yaml`` + ``potential.asi``.
+    :mod:`aiida_bzs.training.dataset`) with ``potential.yaml`` + ``potential.asi``.
 ``parity``
     The potential's energies (eV/atom, cohesive) and forces (eV/Å) on a labelled ``dataset.npz``
     against the reference labels, with RMSE/MAE (meV/atom, meV/Å) and a parity plot.
@@ -61,7 +61,7 @@ def _peak_memory_mb() -> float:
 
 
 def _read_packed(path: str | Path) -> dict[str, np.ndarray]:
-    from ..analysis.dataset import from_npz_bytes
+    from ..training.dataset import from_npz_bytes
 
     path = Path(path)
     if not path.exists():
@@ -96,7 +96,7 @@ def _progress(label: str, total: int):
 def task_grade(params: dict) -> tuple[dict, dict]:
     """γ per atom of every frame: ``max_gamma``, ``mean_gamma``, fractions above 2 and 5 per frame;
     ``per_atom`` (concatenated, frame order) when ``params['per_atom']``."""
-    from ..analysis.dataset import unpack
+    from ..training.dataset import unpack
     from ..analysis.extrapolation import RELIABLE_GAMMA, per_atom_gamma
 
     arrays = _read_packed(FRAMES)
@@ -134,7 +134,7 @@ def task_grade(params: dict) -> tuple[dict, dict]:
 def task_parity(params: dict) -> tuple[dict, dict]:
     """Parity of the potential on the labelled set: arrays of :func:`predict_parity`, metrics and plot."""
     from ..analysis.ace_parity import DEFINITION, parity_figure, parity_metrics, parity_metrics_by_group, predict_parity
-    from ..analysis.dataset import unpack
+    from ..training.dataset import unpack
 
     arrays = _read_packed(DATASET)
     if not np.isfinite(arrays["energy"]).all():
@@ -156,7 +156,7 @@ def task_parity(params: dict) -> tuple[dict, dict]:
 def task_analyse(params: dict) -> tuple[dict, dict]:
     """Standard analysis of the single structure in ``frames.npz``; outputs as payloads (see
     :func:`aiida_bzs.analysis.standard.analysis_payloads`)."""
-    from ..analysis.dataset import unpack
+    from ..training.dataset import unpack
     from ..analysis.standard import analyse_structure, analysis_payloads, parse_bonds
 
     arrays = _read_packed(FRAMES)
@@ -178,9 +178,9 @@ def task_analyse(params: dict) -> tuple[dict, dict]:
 
 def task_explore(params: dict) -> tuple[dict, dict]:
     """RSS relaxations and short MD with the potential (ASE + pyace); candidates and their max γ."""
-    from ..analysis.dataset import pack, unpack
+    from ..training.dataset import pack, unpack
     from ..analysis.extrapolation import per_atom_gamma
-    from ..structures.explore import explore
+    from ..training.explore import explore
     from ..structures.rss import random_structures
 
     p = params["explore"]

@@ -1,7 +1,7 @@
 """``aiida-bzs-scatter``: the program a ScatteringCalculation runs, locally or on a GPU computer.
 
 Reads ``structure.xyz`` (Å) and ``parameters.json`` (see
-:mod:`aiida_bzs.analysis.scattering_params`), computes I(Q), S(Q), F(Q), G(r) and requested
+:mod:`aiida_bzs.scattering.params`), computes I(Q), S(Q), F(Q), G(r) and requested
 partials with debyecalculator (finite particle: the cell is ignored) or with the periodic mode,
 and writes ``scattering.json`` with the curves, the debyecalculator/torch versions, the device
 and the timings. On bad input it writes the error (code and message) to the same file and exits
@@ -52,8 +52,8 @@ def run(structure_path: str, parameters_path: str, output_path: str) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # debyecalculator imports pyplot; no display on nodes
     wall = time.perf_counter()
     from ..analysis.errors import AnalysisInputError
-    from ..analysis.scattering_formfactors import check_elements
-    from ..analysis.scattering_params import validate_parameters
+    from ..scattering.formfactors import check_elements
+    from ..scattering.params import validate_parameters
 
     meta: dict = {"warnings": []}
 
@@ -92,8 +92,8 @@ def run(structure_path: str, parameters_path: str, output_path: str) -> int:
     try:
         import torch
 
-        from ..analysis.scattering_debye import DeviceUnavailableError, finite_patterns, runtime_versions
-        from ..analysis.scattering_transforms import to_conventional, to_debyecalculator
+        from ..scattering.debye import DeviceUnavailableError, finite_patterns, runtime_versions
+        from ..scattering.transforms import to_conventional, to_debyecalculator
 
         meta.update(runtime_versions())
         # Codes often export OMP_NUM_THREADS=1 (right for MPI programs); the pair sum wants every
@@ -102,7 +102,7 @@ def run(structure_path: str, parameters_path: str, output_path: str) -> int:
         if params["mode"] == "periodic":
             from ase import Atoms
 
-            from ..analysis.scattering_periodic import periodic_patterns
+            from ..scattering.periodic import periodic_patterns
 
             if cell is None or not all(pbc):
                 return fail("INVALID_STRUCTURE", f"{structure_path}: periodic mode needs a cell periodic in 3 directions")

@@ -23,7 +23,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..analysis.learning_curve import overlap
-from ..analysis.md_sampling import FAMILIES, SamplingInputError, normalise_families
+from ..md.sampling import FAMILIES, SamplingInputError, normalise_families
 from ..calculations.functions.ace import pacemaker_dataset_file
 from ..calculations.functions.active_learning import (
     EXPLORE_DEFAULTS,

@@ -32,7 +32,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ExitCode, ProcessHandlerReport, process_handler, while_
 from aiida.plugins import CalculationFactory
 
-from aiida_bzs.analysis.md_programme import MdInputError, normalise_stage
+from aiida_bzs.md.programme import MdInputError, normalise_stage
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.calculations.functions.md import merge_segments
 from aiida_bzs.calculations.lammps import mpi_problem
@@ -202,7 +202,7 @@ class LammpsBaseWorkChain(BaseRestartWorkChain):
         :param protocol: preset of ``lammps_base.yaml`` (``fast``, ``balanced``; default ``balanced``).
         :param overrides: keys of the preset (``options``, ``max_iterations``, ``settings``); an
             unknown key raises :class:`ProtocolOverrideError` before anything runs.
-        :param stage: the stage (``analysis.md_programme.normalise_stage``), default :data:`DEFAULT_STAGE`.
+        :param stage: the stage (``md.programme.normalise_stage``), default :data:`DEFAULT_STAGE`.
         :param options: metadata options merged over the preset's (e.g. ``max_wallclock_seconds``).
         :param num_mpiprocs: MPI ranks on one machine.
         :param sanity: MD sanity thresholds (``analysis.md_sanity``), default its own.

@@ -8,7 +8,7 @@ amorphous cells held hot (NPT). Each run is a :class:`LammpsBaseWorkChain` on th
 candidates with the family as ``config_type``; frames with atoms closer than 1 Å (the study's
 failure) are dropped, and a run that fails keeps the frames it made before failing. With an
 active set, each candidate gets its largest γ (a ``bzs.job.grade`` job per run) so the active-learning loop can select by γ.
-Settings: ``analysis.md_sampling.FAMILY_DEFAULTS``, set per protocol in ``active_learning.yaml``.
+Settings: ``md.sampling.FAMILY_DEFAULTS``, set per protocol in ``active_learning.yaml``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_, while_
 
-from ..analysis.md_sampling import SamplingInputError, family_runs, normalise_families
+from ..md.sampling import SamplingInputError, family_runs, normalise_families
 from ..calculations.functions.sampling import (
     combine_candidates,
     sampling_summary,

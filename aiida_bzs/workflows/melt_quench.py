@@ -22,7 +22,7 @@ from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_, while_
 
 from aiida_bzs.analysis.density import mass_density
-from aiida_bzs.analysis.md_programme import (MdInputError, apply_stage_defaults, build_programme,
+from aiida_bzs.md.programme import (MdInputError, apply_stage_defaults, build_programme,
                                              quench_stage_index, stage_duration_ps)
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.analysis.product_check import DEFAULT_CHECK

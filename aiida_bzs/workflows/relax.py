@@ -19,7 +19,7 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, while_
 
-from aiida_bzs.analysis.md_programme import MIN_DEFAULTS, MdInputError, normalise_stage
+from aiida_bzs.md.programme import MIN_DEFAULTS, MdInputError, normalise_stage
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.calculations.functions.md import relax_summary
 from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure, summarise_structure
@@ -33,7 +33,7 @@ from .protocols import get_protocol, recursive_merge
 RELAX_TYPES = {"positions": None, "cell": "tri", "volume": "iso", "normal": "z"}
 #: Off-diagonal cell components (Å) below which a cell counts as orthogonal (written without tilt).
 ORTHOGONAL_TOLERANCE = 1e-8
-#: Minimiser keys a relaxation takes from its protocol (defaults: ``analysis.md_programme.MIN_DEFAULTS``).
+#: Minimiser keys a relaxation takes from its protocol (defaults: ``md.programme.MIN_DEFAULTS``).
 MINIMISER_KEYS = ("ftol", "etol", "maxiter", "maxeval", "pressure", "vmax", "dump_interval")
 
 
@@ -134,7 +134,7 @@ class RelaxWorkChain(WorkChain):
 
         :param code: LAMMPS code (label or node); ``num_mpiprocs`` > 1 needs one set up with MPI
             (``lmp-mpi@localhost-mpich`` locally, made by ``aiida-bzs setup``).
-        :param overrides: keys of the preset, and of ``analysis.md_programme.MIN_DEFAULTS``
+        :param overrides: keys of the preset, and of ``md.programme.MIN_DEFAULTS``
             (``pressure``, ``vmax``, ...); ``lammps_base``: overrides of the lammps_base preset.
             An unknown key raises ``ProtocolOverrideError`` before anything runs.
         :param options: metadata options of every LAMMPS job (merged over the lammps_base preset's).

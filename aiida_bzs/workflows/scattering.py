@@ -49,7 +49,7 @@ def validate_structures(structures, _) -> str | None:
 def validate_xrd_settings(node, _) -> str | None:
     """The XRD window: 0 <= qmin < qmax (Å⁻¹), qmax reachable at the wavelength (Å or anode name)."""
     from ..analysis.errors import AnalysisInputError
-    from ..analysis.scattering_units import check_q_window, resolve_wavelength
+    from ..scattering.units import check_q_window, resolve_wavelength
 
     if node is None:
         return None
@@ -64,8 +64,8 @@ def validate_xrd_settings(node, _) -> str | None:
 def validate_inputs(inputs, _) -> str | None:
     """The XRD window must lie inside the Q grid that the calculations compute."""
     from ..analysis.errors import AnalysisInputError
-    from ..analysis.scattering_params import validate_parameters
-    from ..analysis.scattering_units import check_q_window
+    from ..scattering.params import validate_parameters
+    from ..scattering.units import check_q_window
 
     xrd, parameters = inputs.get("xrd"), inputs.get("parameters")
     if xrd is None or parameters is None:
@@ -195,8 +195,8 @@ class ScatteringWorkChain(WorkChain):
 
     def _short_cutoff_warning(self, label: str, calc) -> str | None:
         """Why a periodic-mode pattern's cutoff is too short to mean much, or None (see
-        :func:`~aiida_bzs.analysis.scattering_periodic.short_cutoff_warning`)."""
-        from ..analysis.scattering_periodic import short_cutoff_warning
+        :func:`~aiida_bzs.scattering.periodic.short_cutoff_warning`)."""
+        from ..scattering.periodic import short_cutoff_warning
 
         meta = calc.outputs.output_parameters
         if meta.get("mode") != "periodic" or meta.get("rcut") is None:

@@ -5,7 +5,7 @@ import pytest
 from ase import Atoms
 
 from aiida_bzs.analysis.md_failure import MIN_DISTANCE, check_frames
-from aiida_bzs.analysis.md_programme import normalise_stage
+from aiida_bzs.md.programme import normalise_stage
 from aiida_bzs.calculations import lammps_input as li
 from aiida_bzs.parsers.lammps_output import parse_log, read_dump, read_final_data
 from aiida_bzs.structures.crystal import pnma_crystal

@@ -20,7 +20,7 @@ def _cases(md_fixtures):
 @pytest.fixture
 def parse_case(aiida_localhost, md_fixtures):
     """Factory: parse the stored outputs of ``case`` as if its CalcJob had just retrieved them."""
-    from aiida_bzs.analysis.md_programme import normalise_stage
+    from aiida_bzs.md.programme import normalise_stage
     from aiida_bzs.data.ace_potential import AcePotentialData
     from aiida_bzs.structures.crystal import pnma_crystal
     from aiida_bzs.structures.distort import make_supercell, rattle

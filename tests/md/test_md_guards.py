@@ -10,7 +10,7 @@ from aiida import orm
 from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
-from aiida_bzs.analysis.md_programme import normalise_stage
+from aiida_bzs.md.programme import normalise_stage
 from aiida_bzs.analysis.md_sanity import check_thermo, halt_commands, normalise_sanity, SanityInputError
 from aiida_bzs.analysis.product_check import check_product, classify_product, crystal_numbers
 from aiida_bzs.parsers.lammps_output import parse_log, read_final_data

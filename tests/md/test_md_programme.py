@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aiida_bzs.analysis.md_programme import (
+from aiida_bzs.md.programme import (
     MdInputError,
     apply_stage_defaults,
     build_programme,

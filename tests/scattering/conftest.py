@@ -34,9 +34,9 @@ def sphere():
 def patterns():
     """Factory: ``patterns(atoms, **params)`` → debyecalculator curves in the conventional normalisation
     (``normalisation='debyecalculator'`` keeps its own), computed in-process on CPU."""
-    from aiida_bzs.analysis.scattering_debye import finite_patterns
-    from aiida_bzs.analysis.scattering_params import validate_parameters
-    from aiida_bzs.analysis.scattering_transforms import to_conventional
+    from aiida_bzs.scattering.debye import finite_patterns
+    from aiida_bzs.scattering.params import validate_parameters
+    from aiida_bzs.scattering.transforms import to_conventional
 
     def compute(atoms, **params):
         full = validate_parameters(params)

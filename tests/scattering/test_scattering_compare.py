@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aiida_bzs.analysis.errors import AnalysisInputError
-from aiida_bzs.analysis.scattering_compare import fit_scale, rwp
+from aiida_bzs.scattering.compare import fit_scale, rwp
 
 X = np.linspace(20, 80, 601)
 PATTERN = 50 + 1000 * np.exp(-0.5 * ((X - 25.2) / 0.4) ** 2) + 400 * np.exp(-0.5 * ((X - 36.0) / 0.5) ** 2)

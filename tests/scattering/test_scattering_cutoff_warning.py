@@ -6,8 +6,8 @@ import pytest
 from aiida import orm
 from click.testing import CliRunner
 
-from aiida_bzs.analysis.scattering_params import validate_parameters
-from aiida_bzs.analysis.scattering_periodic import (
+from aiida_bzs.scattering.params import validate_parameters
+from aiida_bzs.scattering.periodic import (
     PERIODIC_MIN_RCUT,
     half_width,
     periodic_patterns,

@@ -5,7 +5,7 @@ import pytest
 from aiida import orm
 
 from aiida_bzs.analysis.errors import AnalysisInputError
-from aiida_bzs.analysis.scattering_files import MeasuredFileError
+from aiida_bzs.scattering.files import MeasuredFileError
 from aiida_bzs.data.measured_pattern import MeasuredPatternData
 from aiida_bzs.structures import pnma_crystal
 from aiida_bzs.structures.errors import StructureInputError

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aiida_bzs.analysis.scattering_files import MeasuredFileError, read_measured
+from aiida_bzs.scattering.files import MeasuredFileError, read_measured
 
 
 def write(tmp_path, text, name="data.xy"):

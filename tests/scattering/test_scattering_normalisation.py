@@ -4,8 +4,8 @@ G(r), S(Q) → 1, and the factor 2 between debyecalculator's output and the conv
 import numpy as np
 import pytest
 
-from aiida_bzs.analysis.scattering_formfactors import form_factors
-from aiida_bzs.analysis.scattering_transforms import lorch_function, sine_transform
+from aiida_bzs.scattering.formfactors import form_factors
+from aiida_bzs.scattering.transforms import lorch_function, sine_transform
 from aiida_bzs.structures import pnma_crystal
 
 RHO0 = len(pnma_crystal()) / pnma_crystal().get_volume()  # atoms / Å³

@@ -3,8 +3,8 @@
 import pytest
 
 from aiida_bzs.analysis.errors import AnalysisInputError
-from aiida_bzs.analysis.scattering_formfactors import check_elements, form_factors
-from aiida_bzs.analysis.scattering_params import DEFAULTS, resolve_partials, validate_parameters
+from aiida_bzs.scattering.formfactors import check_elements, form_factors
+from aiida_bzs.scattering.params import DEFAULTS, resolve_partials, validate_parameters
 
 
 def test_defaults_are_debyecalculators():

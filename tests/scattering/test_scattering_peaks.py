@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from aiida_bzs.analysis.errors import AnalysisInputError
-from aiida_bzs.analysis.scattering_peaks import peak_fwhm, scherrer_size
-from aiida_bzs.analysis.scattering_units import two_theta_from_q
+from aiida_bzs.scattering.peaks import peak_fwhm, scherrer_size
+from aiida_bzs.scattering.units import two_theta_from_q
 from aiida_bzs.workflows.protocols import get_protocol
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from aiida_bzs.analysis.errors import AnalysisInputError
-from aiida_bzs.analysis.scattering_params import validate_parameters
-from aiida_bzs.analysis.scattering_periodic import half_width, periodic_patterns
+from aiida_bzs.scattering.params import validate_parameters
+from aiida_bzs.scattering.periodic import half_width, periodic_patterns
 from aiida_bzs.structures import pnma_crystal
 
 RHO0 = len(pnma_crystal()) / pnma_crystal().get_volume()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aiida_bzs.analysis.errors import AnalysisInputError
-from aiida_bzs.analysis.scattering_units import (
+from aiida_bzs.scattering.units import (
     WAVELENGTHS,
     check_q_window,
     q_from_two_theta,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aiida_bzs.analysis.scattering_units import two_theta_from_q
+from aiida_bzs.scattering.units import two_theta_from_q
 from aiida_bzs.structures import pnma_crystal
 
 pytest.importorskip("pymatgen")

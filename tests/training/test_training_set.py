@@ -10,7 +10,7 @@ import pytest
 from aiida import orm
 from ase.io import read
 
-from aiida_bzs.analysis import dataset as ds
+from aiida_bzs.training import dataset as ds
 from aiida_bzs.calculations.functions.training_set import (
     filter_training_set,
     merge_training_sets,

@@ -3,7 +3,7 @@
 Light glue over packed arrays; the exploration itself (RSS relaxations, short MD, γ) is a job
 (``bzs.job.explore``). Selection is a node, so every generation's candidates, their γ and the
 structures chosen for DFT are in the provenance graph. Numerics live in
-:mod:`aiida_bzs.structures.explore` and :mod:`aiida_bzs.analysis.ace_selection`.
+:mod:`aiida_bzs.training.explore` and :mod:`aiida_bzs.analysis.ace_selection`.
 """
 
 from __future__ import annotations

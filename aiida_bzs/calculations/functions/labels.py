@@ -3,7 +3,7 @@ stress in a training set links back to the calculation that produced it.
 
 Units on the way in (aiida-quantumespresso): energy eV (``output_parameters['energy']``),
 forces eV/Å and stress GPa (``output_trajectory`` arrays ``forces`` and ``stress``). On the way
-out (ASE/pacemaker): eV, eV/Å and eV/Å³ with ASE's sign; see :mod:`aiida_bzs.analysis.qe_labels`.
+out (ASE/pacemaker): eV, eV/Å and eV/Å³ with ASE's sign; see :mod:`aiida_bzs.training.qe_labels`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ...analysis.qe_labels import attach_labels
+from ...training.qe_labels import attach_labels
 from ...data.training_set import DatasetError, TrainingSetData
 from .structures import to_atoms
 

@@ -13,7 +13,7 @@ from aiida.engine import calcfunction
 
 from aiida_bzs.analysis import md_history
 from aiida_bzs.analysis.density import mass_density
-from aiida_bzs.analysis.md_programme import build_programme
+from aiida_bzs.md.programme import build_programme
 from aiida_bzs.common.structure_nodes import atoms_from_structure, summarise_structure
 from aiida_bzs.data.large_structure import LargeStructureData
 from aiida_bzs.structures.random_start import hard_sphere_box
@@ -29,7 +29,7 @@ def _arrays(node: orm.ArrayData) -> dict[str, np.ndarray]:
 def stage_programme(stages: orm.List, timestep: orm.Float) -> orm.List:
     """Protocol stages (durations in ps, quench rates in K/s) → validated stages with step counts.
 
-    ``timestep`` in fs; see :func:`aiida_bzs.analysis.md_programme.build_programme`.
+    ``timestep`` in fs; see :func:`aiida_bzs.md.programme.build_programme`.
     """
     return orm.List(build_programme(stages.get_list(), timestep.value))
 

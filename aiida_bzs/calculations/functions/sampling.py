@@ -1,6 +1,6 @@
 """Calcfunctions of MD-based training families: frames → candidates, γ of candidates, merging.
 
-Thin wrappers of :mod:`aiida_bzs.analysis.md_sampling`; every candidate keeps its family as
+Thin wrappers of :mod:`aiida_bzs.md.sampling`; every candidate keeps its family as
 ``config_type`` and its trajectory in the graph. Light glue only: slicing frames and joining
 arrays of training-sized cells (≤ a few hundred atoms × ≤ 100 frames, well under a second); γ of
 the candidates is a job (``bzs.job.grade``, :mod:`aiida_bzs.calculations.jobs`).
@@ -12,7 +12,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ...analysis.md_sampling import frame_indices, frames_to_candidates
+from ...md.sampling import frame_indices, frames_to_candidates
 from ...data.training_set import TrainingSetData
 
 __all__ = ("combine_candidates", "sampling_summary", "trajectory_candidates")
@@ -45,7 +45,7 @@ def combine_candidates(**nodes) -> dict:
     keys = sorted(k[len("candidates_"):] for k in nodes if k.startswith("candidates_"))
     if not keys:
         raise ValueError("no candidates to combine")
-    from ...analysis import dataset as ds
+    from ...training import dataset as ds
 
     arrays = ds.concatenate([nodes[f"candidates_{k}"].get_arrays() for k in keys])
     gamma = np.concatenate([nodes[f"gamma_{k}"].get_array("max_gamma") for k in keys])

@@ -1,5 +1,5 @@
 """Calcfunctions of the scattering capability: 2θ conversion, comparison with measured data,
-Scherrer sizes and the overlay plot. Each wraps pure code of ``aiida_bzs.analysis.scattering_*``.
+Scherrer sizes and the overlay plot. Each wraps pure code of :mod:`aiida_bzs.scattering`.
 
 Units: Q in Å⁻¹, 2θ in degrees, r in Å, wavelength in Å, G(r) in Å⁻².
 """
@@ -15,10 +15,10 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from ...analysis.errors import AnalysisInputError
-from ...analysis.scattering_compare import fit_scale
-from ...analysis.scattering_peaks import SCHERRER_K, scherrer_size
-from ...analysis.scattering_plot import Curve, Panel, overlay_figure
-from ...analysis.scattering_units import check_q_window, resolve_wavelength, two_theta_from_q
+from ...scattering.compare import fit_scale
+from ...scattering.peaks import SCHERRER_K, scherrer_size
+from ...scattering.plot import Curve, Panel, overlay_figure
+from ...scattering.units import check_q_window, resolve_wavelength, two_theta_from_q
 from ...data.large_structure import LargeStructureData
 
 
@@ -30,7 +30,7 @@ def structure_to_xyz(structure: orm.StructureData | LargeStructureData) -> orm.S
     every scheduler poll (aiida-core loads the input nodes); a file input costs nothing to poll.
     The file node carries ``n_atoms``, ``elements`` and ``pbc`` as attributes for validation.
     """
-    from ...calculations.scattering import structure_arrays
+    from ..scattering import structure_arrays
     from ...scripts.scatter_files import STRUCTURE_FILENAME, write_xyz
 
     symbols, positions = structure_arrays(structure)
@@ -78,7 +78,7 @@ def compare_pattern(model: orm.XyData, measured: orm.XyData, settings: orm.Dict)
     XRD: ``model`` is I(Q) (x 'Q', Å⁻¹); it is put on the measured axis (2θ with the measured
     wavelength, or Q); window ``qmin``/``qmax`` in Å⁻¹. PDF: ``model`` is G(r) (x 'r', Å);
     window ``rmin``/``rmax`` in Å. ``background`` (flat, XRD) and ``weighting`` as in
-    :func:`aiida_bzs.analysis.scattering_compare.fit_scale`.
+    :func:`aiida_bzs.scattering.compare.fit_scale`.
     Returns ``result`` (Dict: rwp, scale, background, n_points, window) and ``fit`` (XyData:
     observed, calculated, difference on the measured x).
     """

@@ -1,6 +1,6 @@
 """Curating training sets as calcfunctions, so every merged, filtered or split set is a node
 with its parents and parameters in the provenance graph. The numerics live in
-:mod:`aiida_bzs.analysis.dataset`.
+:mod:`aiida_bzs.training.dataset`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ...analysis import dataset as ds
+from ...training import dataset as ds
 from ...data.training_set import DatasetError, TrainingSetData
 
 #: Keys accepted by :func:`filter_training_set` (eV/atom, eV/Å, Å).

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .errors import AnalysisInputError
+from ..analysis.errors import AnalysisInputError
 
 RADIATIONS = ("xray", "neutron")
 

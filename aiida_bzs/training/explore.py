@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms, units
 
-from .contacts import shortest_distance
-from .errors import StructureInputError
+from ..structures.contacts import shortest_distance
+from ..structures.errors import StructureInputError
 
 __all__ = ("MIN_DISTANCE", "relax_candidate", "md_candidates", "explore")
 

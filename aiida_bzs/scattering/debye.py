@@ -3,11 +3,11 @@
 The Debye scattering equation sums over all N(N−1)/2 atom pairs of the structure **as given**:
 debyecalculator ignores the cell, so a periodic box is scattered as a finite brick-shaped particle
 (small-angle upturn at low Q, a shape-function baseline in G(r); use the periodic mode of
-:mod:`.scattering_periodic` to avoid that). Positions are passed as ASE ``Atoms`` (Cartesian Å):
+:mod:`.periodic` to avoid that). Positions are passed as ASE ``Atoms`` (Cartesian Å):
 debyecalculator 1.1 misreads a pymatgen ``Structure`` (fractional coordinates taken as Å).
 
 Results are returned in debyecalculator's own normalisation (half the conventional one, see
-:mod:`.scattering_transforms`); G(r) is recomputed here with the correct Lorch function.
+:mod:`.transforms`); G(r) is recomputed here with the correct Lorch function.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import AnalysisInputError
-from .scattering_formfactors import check_elements
-from .scattering_params import resolve_partials
-from .scattering_transforms import sine_transform
+from ..analysis.errors import AnalysisInputError
+from .formfactors import check_elements
+from .params import resolve_partials
+from .transforms import sine_transform
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -89,7 +89,7 @@ def finite_patterns(
 
     :param symbols: element symbols, one per atom.
     :param positions: Cartesian positions (N, 3) in Å; any cell is ignored.
-    :param params: validated parameters (:func:`.scattering_params.validate_parameters`).
+    :param params: validated parameters (:func:`.params.validate_parameters`).
     :param progress: called with the completed fraction (0–1) of each pair sum.
     """
     import torch

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import AnalysisInputError
+from ..analysis.errors import AnalysisInputError
 
 #: Kα1 wavelengths of common laboratory anodes, Å (Cu is the study's radiation).
 WAVELENGTHS: dict[str, float] = {"Cu": 1.5406, "Mo": 0.70932, "Co": 1.78897, "Ag": 0.55942}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import peak_widths
 
-from .errors import AnalysisInputError
-from .scattering_units import resolve_wavelength
+from ..analysis.errors import AnalysisInputError
+from .units import resolve_wavelength
 
 #: Scherrer shape factor for spherical crystallites (dimensionless).
 SCHERRER_K = 0.9

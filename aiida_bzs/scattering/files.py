@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AnalysisInputError
+from ..analysis.errors import AnalysisInputError
 
 COMMENT_PREFIXES = ("#", "!", ";", "%", "//")
 #: x axes of measured data and their units.

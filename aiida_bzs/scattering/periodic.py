@@ -33,10 +33,10 @@ import time
 import numpy as np
 from ase import Atoms
 
-from .errors import AnalysisInputError, require_periodic_cell
-from .scattering_formfactors import check_elements, form_factors
-from .scattering_params import resolve_partials
-from .scattering_transforms import sine_transform
+from ..analysis.errors import AnalysisInputError, require_periodic_cell
+from .formfactors import check_elements, form_factors
+from .params import resolve_partials
+from .transforms import sine_transform
 
 #: Default cutoff (Å) unless rmax is larger or the cell smaller: G(r) to the default rmax (20 Å)
 #: with margin, S(Q) resolution 2π/30 ≈ 0.2 Å⁻¹; the histogram's cost grows as rcut³.
@@ -98,7 +98,7 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
 
     ``meta['warnings']`` holds :func:`short_cutoff_warning` when the cell is too small.
     """
-    from .rdf import radial_distribution
+    from ..analysis.rdf import radial_distribution
 
     if len(atoms) == 0:
         raise AnalysisInputError("the structure is empty: no atoms to scatter from")

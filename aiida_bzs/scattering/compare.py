@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AnalysisInputError
+from ..analysis.errors import AnalysisInputError
 
 WEIGHTINGS = ("auto", "sigma", "poisson", "uniform")
 #: Fewest measured points inside the window for a meaningful fit.

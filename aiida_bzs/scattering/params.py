@@ -13,8 +13,8 @@ import math
 import re
 from collections.abc import Mapping
 
-from .errors import AnalysisInputError
-from .scattering_formfactors import normalise_radiation
+from ..analysis.errors import AnalysisInputError
+from .formfactors import normalise_radiation
 
 #: Defaults of a calculation (debyecalculator 1.1's, with ``qstep=None`` = π/(rmax + rstep)).
 DEFAULTS: dict = {
@@ -32,7 +32,7 @@ DEFAULTS: dict = {
     "dtype": "float32",  # 'float32' or 'float64'
     "partials": [],  # element pairs 'A-B', or 'all'
     "normalisation": "conventional",  # 'conventional' (Faber–Ziman) or 'debyecalculator' (half)
-    "mode": "finite",  # 'finite' (Debye sum, cell ignored) or 'periodic' (see scattering_periodic)
+    "mode": "finite",  # 'finite' (Debye sum, cell ignored) or 'periodic' (see scattering.periodic)
     "rcut": None,  # Å, periodic mode only; None: max(30 Å, rmax), at most half the smallest cell width
     "r_window": "sphere",  # periodic mode: taper of g(r)-1 before S(Q): 'sphere' or 'none'
     "batch_size": None,  # atom pairs per batch (memory bound); None: debyecalculator's choice
