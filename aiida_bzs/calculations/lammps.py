@@ -24,7 +24,7 @@ from aiida_bzs.data.ace_potential import AcePotentialData
 #: cleanly, writing its final files, before the scheduler kills it).
 TIMEOUT_FRACTION = 0.9
 #: Keys of the optional ``settings`` Dict (technical knobs that do not change the physics).
-SETTINGS_KEYS = ("neighbour", "restart_file", "restart_interval")
+SETTINGS_KEYS = ("neighbour", "restart_file", "restart_interval", "gamma_in_dump")
 STDOUT = "lammps.out"
 #: Resources of a run that names none: one rank on one machine (protocols/lammps_base.yaml sets them
 #: for the work chains).
@@ -95,6 +95,11 @@ def sanity_settings(inputs, atoms) -> dict:
 
 def validate_inputs(inputs, _):
     """Cross-checks: the potential covers the structure; velocities fit; a restart has a parent."""
+    settings = inputs["settings"].get_dict() if "settings" in inputs else {}
+    potential = inputs.get("potential")
+    if settings.get("gamma_in_dump") and potential is not None and not potential.has_active_set:
+        return ("settings.gamma_in_dump needs a potential with an active set (.asi): "
+                "run pace_activeset first, or leave γ to the grade job")
     structure, potential = inputs.get("structure"), inputs.get("potential")
     summary = summarise_structure(structure) if structure is not None else None
     if summary is not None and potential is not None:
@@ -151,6 +156,9 @@ class LammpsCalculation(CalcJob):
                          "LARGE_STRUCTURE_ATOMS atoms, else a StructureData.")
         spec.output("velocities", valid_type=orm.ArrayData, required=False, help="Final velocities (Å/ps).")
         spec.output("trajectory", valid_type=orm.TrajectoryData, required=False, help="Dumped frames.")
+        spec.output("gamma", valid_type=orm.ArrayData, required=False,
+                    help="With settings.gamma_in_dump: γ of every dumped frame computed by LAMMPS "
+                         "(step, max_gamma, mean_gamma, fraction_above_2, fraction_above_5).")
         spec.output("thermo", valid_type=orm.ArrayData, required=False,
                     help="step, time ps, temperature K, pressure bar, energies eV, volume Å³, density g/cm³.")
         spec.output("results", valid_type=orm.Dict, required=False, help="Final values, timings, failure report.")
@@ -200,6 +208,11 @@ class LammpsCalculation(CalcJob):
             handle.write(li.data_file(atoms, species, velocities))
         with folder.open(li.POTENTIAL, "wb") as handle:
             handle.write(self.inputs.potential.get_content("yace"))
+        gamma = bool(settings.get("gamma_in_dump")) and stage["ensemble"] != "minimise"
+        if gamma:  # pair_style pace/extrapolation reads the B-basis .yaml and its active set
+            for name, kind in ((li.POTENTIAL_YAML, "yaml"), (li.ACTIVE_SET, "asi")):
+                with folder.open(name, "wb") as handle:
+                    handle.write(self.inputs.potential.get_content(kind))
         walltime = self.inputs.metadata.options.get("max_wallclock_seconds")
         script = li.input_script(
             stage, species,
@@ -210,6 +223,7 @@ class LammpsCalculation(CalcJob):
             timeout_s=TIMEOUT_FRACTION * walltime if walltime else None,
             halt=halt_commands(stage, sanity_settings(self.inputs, atoms), None,
                                new_velocities=velocities is None and restart_file is None),
+            gamma=gamma,
         )
         with folder.open(li.INPUT, "w") as handle:
             handle.write(script)

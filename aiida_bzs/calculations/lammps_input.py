@@ -21,6 +21,11 @@ from aiida_bzs.md.programme import FS_PER_PS  # stages give times in fs, metal u
 INPUT = "input.lammps"
 DATA = "structure.data"
 POTENTIAL = "potential.yace"
+#: The B-basis potential and its active set, for ``pair_style pace/extrapolation`` (γ in the dump).
+POTENTIAL_YAML = "potential.yaml"
+ACTIVE_SET = "potential.asi"
+#: Per-atom γ column of the dump when γ is computed by LAMMPS (``fix pace_gamma``).
+GAMMA_COLUMN = "f_pace_gamma"
 LOG = "log.lammps"
 DUMP = "trajectory.dump"
 FINAL_DATA = "final.data"
@@ -140,6 +145,7 @@ def input_script(
     restart_interval: int | None = RESTART_INTERVAL,
     timeout_s: float | None = None,
     halt: Sequence[str] = (),
+    gamma: bool = False,
 ) -> str:
     """The LAMMPS input of one normalised stage (see ``md.programme.normalise_stage``).
 
@@ -153,17 +159,27 @@ def input_script(
         still written and the stage can be continued from ``final.restart``).
     :param halt: lines that stop the run early when it turns unphysical (``fix halt ... error
         soft``, from :func:`aiida_bzs.analysis.md_sanity.halt_commands`); ``final.*`` are still written.
+    :param gamma: MD only: ``pair_style pace/extrapolation`` on ``potential.yaml`` + ``potential.asi``
+        computes the per-atom extrapolation grade γ on every dumped step, written as the dump's
+        ``f_pace_gamma`` column (needs the plugin built with pace/extrapolation, docs/md.md).
     """
     minimise = stage["ensemble"] == "minimise"
     lines = [f"# aiida-bzs stage {stage['name']!r} ({stage['ensemble']})",
              "units metal", "atom_style atomic", "boundary p p p", "atom_modify map array"]
     lines.append(f"read_restart {restart_file}" if restart_file else f"read_data {DATA}")
-    lines += ["pair_style pace", f"pair_coeff * * {POTENTIAL} {' '.join(species)}"]
+    gamma = gamma and not minimise
+    if gamma:
+        from aiida_bzs.analysis.extrapolation import lammps_gamma_lines
+
+        lines += lammps_gamma_lines(POTENTIAL_YAML, ACTIVE_SET, species, every=int(stage["dump_interval"]))
+    else:
+        lines += ["pair_style pace", f"pair_coeff * * {POTENTIAL} {' '.join(species)}"]
     lines += _neighbour_lines(neighbour or {})
+    columns = "id type x y z" + (f" {GAMMA_COLUMN}" if gamma else "")
     lines += [f"thermo_style custom {' '.join(THERMO_KEYWORDS)}",
               "thermo_modify flush yes lost error",
               f"thermo {stage['thermo_interval']}",
-              f"dump trajectory all custom {stage['dump_interval']} {DUMP} id type x y z",
+              f"dump trajectory all custom {stage['dump_interval']} {DUMP} {columns}",
               "dump_modify trajectory sort id format float %.10g"]
     if timeout_s is not None:
         seconds = max(int(timeout_s), 1)

@@ -117,6 +117,9 @@ class LammpsParser(Parser):
         results["min_distance_per_frame"] = [float(x) if np.isfinite(x) else None for x in report.min_distance]
         if frames:
             self.out("trajectory", self._trajectory(frames, stage))
+            gamma = self._gamma(kwargs.get("retrieved_temporary_folder"), frames)
+            if gamma is not None:
+                self.out("gamma", gamma)
         if log.timeout or not log.completed:
             results["restart_file"] = li.FINAL_RESTART if log.timeout else li.PERIODIC_RESTART
 
@@ -221,6 +224,28 @@ class LammpsParser(Parser):
             atoms.info["step"] = int(step)
             frames.append(atoms)
         return frames
+
+    @staticmethod
+    def _gamma(temporary: str | None, frames: list[Atoms]) -> orm.ArrayData | None:
+        """γ per dumped frame as LAMMPS computed it (``f_pace_gamma``), in the grade job's layout."""
+        if not temporary or not (Path(temporary) / li.DUMP).is_file():
+            return None
+        dump = read_dump(Path(temporary) / li.DUMP)
+        if dump.gamma is None:
+            return None
+        from aiida_bzs.analysis.extrapolation import RELIABLE_GAMMA
+
+        n = len(frames)
+        per_frame = [np.asarray(g, dtype=float) for g in dump.gamma[:n]]
+        node = orm.ArrayData()
+        node.set_array("step", np.asarray(dump.steps[:n], dtype=int))
+        node.set_array("max_gamma", np.array([g.max() for g in per_frame]))
+        node.set_array("mean_gamma", np.array([g.mean() for g in per_frame]))
+        node.set_array("fraction_above_2", np.array([np.mean(g > RELIABLE_GAMMA) for g in per_frame]))
+        node.set_array("fraction_above_5", np.array([np.mean(g > 5.0) for g in per_frame]))
+        node.base.attributes.set("reliable_gamma", RELIABLE_GAMMA)
+        node.base.attributes.set("source", "LAMMPS pair_style pace/extrapolation")
+        return node
 
     @staticmethod
     def _trajectory(frames: list[Atoms], stage: dict) -> orm.TrajectoryData:

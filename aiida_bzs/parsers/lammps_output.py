@@ -171,6 +171,8 @@ class DumpFrames:
     cells: np.ndarray
     types: list[np.ndarray]
     positions: list[np.ndarray]
+    #: per-atom extrapolation grade γ of each frame when the dump has an ``f_pace_gamma`` column
+    gamma: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -194,20 +196,23 @@ def _box_to_cell(bounds: list[list[float]]) -> np.ndarray:
 
 
 def read_dump(path: str | Path) -> DumpFrames:
-    """Read every frame of a LAMMPS custom dump with columns ``id type x y z`` (fast, numpy)."""
+    """Read every frame of a LAMMPS custom dump with columns ``id type x y z`` (fast, numpy), and
+    ``f_pace_gamma`` (per-atom γ) when LAMMPS computed it."""
     text = Path(path).read_text()
-    steps, cells, types, positions = [], [], [], []
+    steps, cells, types, positions, gammas = [], [], [], [], []
     for chunk in text.split("ITEM: TIMESTEP")[1:]:
         lines = chunk.split("\n", 9)
         if len(lines) < 9:
             break  # truncated last frame (killed run)
         n_atoms = int(lines[3])
         bounds = [[float(x) for x in lines[k].split()] for k in (5, 6, 7)]
+        header = lines[8].split()[2:]  # ITEM: ATOMS id type x y z [f_pace_gamma]
+        n_columns = 6 if "f_pace_gamma" in header else 5
         body = lines[9] if len(lines) > 9 else ""
         if not body.strip():
             break  # truncated last frame (killed run)
         # pandas' C reader: ~3× faster than str.split for 10k-atom frames (benchmarks/md_trajectory_memory.py)
-        table = pd.read_csv(io.StringIO(body), sep=r"\s+", header=None, nrows=n_atoms, usecols=range(5),
+        table = pd.read_csv(io.StringIO(body), sep=r"\s+", header=None, nrows=n_atoms, usecols=range(n_columns),
                             engine="c").to_numpy(dtype=float)
         if len(table) < n_atoms or np.isnan(table).any():
             break  # truncated last frame
@@ -216,7 +221,10 @@ def read_dump(path: str | Path) -> DumpFrames:
         cells.append(_box_to_cell(bounds))
         types.append(table[:, 1].astype(int))
         positions.append(table[:, 2:5].copy())
-    return DumpFrames(np.array(steps, dtype=int), np.array(cells).reshape(-1, 3, 3), types, positions)
+        if n_columns == 6:
+            gammas.append(table[:, 5].copy())
+    return DumpFrames(np.array(steps, dtype=int), np.array(cells).reshape(-1, 3, 3), types, positions,
+                      gammas if gammas and len(gammas) == len(steps) else None)
 
 
 def read_final_data(path: str | Path, species: list[str]) -> Atoms:

@@ -96,7 +96,7 @@ def run_protocol(protocol: str | None = None, overrides: dict | None = None, opt
     base = get_protocol("lammps_base", protocol)
     base.pop("description", None)
     # the settings keys LAMMPS knows, at their module defaults, so that a strict override can name them
-    base["settings"] = recursive_merge({"restart_interval": li.RESTART_INTERVAL,
+    base["settings"] = recursive_merge({"restart_interval": li.RESTART_INTERVAL, "gamma_in_dump": False,
                                         "neighbour": dict(li.NEIGHBOUR_DEFAULTS)}, base.get("settings"))
     overrides = dict(overrides or {})
     extra_options = recursive_merge(overrides.pop("options", None) or {}, options)

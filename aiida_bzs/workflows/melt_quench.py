@@ -330,7 +330,11 @@ class MeltQuenchWorkChain(WorkChain):
             self.report(f"stage '{stage['name']}': minimisation stopped on '{row['stop_criterion']}'; "
                         "its structure is kept as the result")
         if "trajectory" in outputs and stage["ensemble"] != "minimise" and self.inputs.potential.has_active_set:
-            self.ctx.to_grade = outputs.trajectory
+            steps = list(outputs.trajectory.get_stepids())
+            if "gamma" in outputs and list(outputs.gamma.get_array("step")) == steps:
+                self._record_gamma(outputs.gamma)  # LAMMPS computed γ with the dump (settings.gamma_in_dump)
+            else:
+                self.ctx.to_grade = outputs.trajectory
 
     def has_frames_to_grade(self):
         return self.ctx.failure is None and self.ctx.to_grade is not None
@@ -348,13 +352,17 @@ class MeltQuenchWorkChain(WorkChain):
 
     def inspect_grade(self):
         """Record the stage's γ per frame; flag (or abort on) γ above ``gamma_threshold``."""
-        stage, row, node = self.ctx.programme[self.ctx.index], self.ctx.summary[-1], self.ctx.grade_run
+        stage, node = self.ctx.programme[self.ctx.index], self.ctx.grade_run
         if not node.is_finished_ok:
             self.ctx.failure = ("ERROR_SUB_PROCESS_FAILED_GRADE", {"stage": stage["name"], "pk": node.pk,
                                                         "detail": node.exit_message or f"exit {node.exit_status}"})
             self.report(f"stage '{stage['name']}': the γ job failed: {node.exit_message}")
             return
-        gamma = node.outputs.gamma
+        self._record_gamma(node.outputs.gamma)
+
+    def _record_gamma(self, gamma: orm.ArrayData) -> None:
+        """Output the stage's γ per frame; flag (or abort on) γ above ``gamma_threshold``."""
+        stage, row = self.ctx.programme[self.ctx.index], self.ctx.summary[-1]
         self.out(f"gamma.stage_{self.ctx.index}_{stage['name']}", gamma)
         worst = float(gamma.get_array("max_gamma").max())
         row["max_gamma"] = worst
