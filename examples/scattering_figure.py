@@ -13,13 +13,13 @@ import argparse
 from pathlib import Path
 
 from aiida_bzs.analysis.density import mass_density
-from aiida_bzs.analysis.scattering_compare import fit_scale
-from aiida_bzs.analysis.scattering_debye import finite_patterns
-from aiida_bzs.analysis.scattering_files import read_measured
-from aiida_bzs.analysis.scattering_params import validate_parameters
-from aiida_bzs.analysis.scattering_plot import Curve, Panel, overlay_figure
-from aiida_bzs.analysis.scattering_transforms import to_conventional
-from aiida_bzs.analysis.scattering_units import two_theta_from_q
+from aiida_bzs.scattering.compare import fit_scale
+from aiida_bzs.scattering.debye import finite_patterns
+from aiida_bzs.scattering.files import read_measured
+from aiida_bzs.scattering.params import validate_parameters
+from aiida_bzs.scattering.plot import Curve, Panel, overlay_figure
+from aiida_bzs.scattering.transforms import to_conventional
+from aiida_bzs.scattering.units import two_theta_from_q
 from aiida_bzs.structures import make_supercell, pnma_crystal
 from aiida_bzs.structures.nanoparticle import cut_sphere
 from aiida_bzs.structures.random_start import hard_sphere_box
