@@ -239,31 +239,7 @@ def setup_mpich_computer(label: str = MPICH_COMPUTER, like: orm.Computer | None 
 
 def setup_mpi_codes(computer: orm.Computer) -> list:
     """Register every code of :data:`MPI_CODES` (``with_mpi=True``) on ``computer``; never duplicates a label."""
-    from aiida.common.exceptions import NotExistent
+    from .install import register_codes
 
-    from .install import Step
-
-    steps = []
-    for name, (exe, plugin) in MPI_CODES.items():
-        full = f"{name}@{computer.label}"
-        try:
-            orm.load_code(full)
-            steps.append(Step(f"code {full}", "exists"))
-            continue
-        except NotExistent:
-            pass
-        path = mpi_executable_path(name)
-        if path is None:
-            steps.append(Step(f"code {full}", "skipped", f"{exe} not found; run ./setup.sh"))
-            continue
-        orm.InstalledCode(
-            label=name,
-            computer=computer,
-            filepath_executable=str(path),
-            default_calc_job_plugin=plugin,
-            prepend_text=prepend_text(name),
-            with_mpi=True,
-            description=f"{exe} with MPI (the wheel's MPICH), registered by aiida-bzs setup",
-        ).store()
-        steps.append(Step(f"code {full}", "created", str(path)))
-    return steps
+    return register_codes(computer, MPI_CODES, mpi_executable_path, lambda name: True,
+                          "with MPI (the wheel's MPICH), registered by aiida-bzs setup")

@@ -52,10 +52,12 @@ def setup_computer(label: str = DEFAULT_COMPUTER) -> tuple[orm.Computer, Step]:
     return computer, Step(f"computer {label}", status, " ".join(computer.get_mpirun_command()))
 
 
-def setup_codes(computer: orm.Computer) -> list[Step]:
-    """Register every code of :data:`CODES` whose executable exists; never duplicates a label."""
+def register_codes(computer: orm.Computer, codes: dict, find_path, with_mpi, note: str) -> list[Step]:
+    """Register each code of ``codes`` (label → (executable, CalcJob entry point)) on ``computer``
+    whose executable ``find_path(label)`` finds; ``with_mpi(label)`` sets the code's MPI flag.
+    Never duplicates a label: an existing code is reported as ``exists``."""
     steps = []
-    for name, (exe, plugin) in CODES.items():
+    for name, (exe, plugin) in codes.items():
         full = f"{name}@{computer.label}"
         try:
             orm.load_code(full)
@@ -63,7 +65,7 @@ def setup_codes(computer: orm.Computer) -> list[Step]:
             continue
         except NotExistent:
             pass
-        path = executable_path(name)
+        path = find_path(name)
         if path is None:
             steps.append(Step(f"code {full}", "skipped", f"{exe} not found; run ./setup.sh"))
             continue
@@ -73,12 +75,21 @@ def setup_codes(computer: orm.Computer) -> list[Step]:
             filepath_executable=str(path),
             default_calc_job_plugin=plugin,
             prepend_text=prepend_text(name),
-            # lmp from the wheel is linked to MPICH, not the system mpirun: serial locally.
-            with_mpi=False if name != "pw" else None,
-            description=f"{exe} registered by aiida-bzs setup",
+            with_mpi=with_mpi(name),
+            description=f"{exe} {note}",
         ).store()
         steps.append(Step(f"code {full}", "created", str(path)))
     return steps
+
+
+def setup_codes(computer: orm.Computer) -> list[Step]:
+    """Register every code of :data:`CODES` whose executable exists; never duplicates a label.
+
+    lmp from the wheel is linked to MPICH, not the system mpirun: serial here (``lmp-mpi`` on the
+    MPICH computer runs it with MPI); pw.x leaves the choice to the caller.
+    """
+    return register_codes(computer, CODES, executable_path, lambda name: False if name != "pw" else None,
+                          "registered by aiida-bzs setup")
 
 
 #: Processes whose results are reused from the cache (identical inputs → identical outputs).
