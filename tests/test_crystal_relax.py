@@ -56,16 +56,23 @@ def test_refuses_an_unknown_protocol(aiida_profile):
         run_get_node(builder)
 
 
+def test_builder_records_the_settings_and_refuses_typos(aiida_profile):
+    from aiida_bzs.workflows.protocols import ProtocolOverrideError
+
+    builder = CrystalRelaxWorkChain.get_builder_from_protocol(protocol="fast", overrides={"press_conv_thr": 100.0})
+    settings = builder.settings.get_dict()
+    assert settings["press_conv_thr"] == 100.0 and "forc_conv_thr" in settings and "pw" in settings
+    with pytest.raises(ProtocolOverrideError, match="press_conv"):
+        CrystalRelaxWorkChain.get_builder_from_protocol(protocol="fast", overrides={"press_conv": 100.0})
+
+
 @pytest.mark.slow
 def test_real_vc_relax_feeds_the_builders(bzs_code, pseudo_family):
     """pw.x vc-relax (2 ranks, test-sized) → a Pnma reference → a perturbed supercell built from it."""
     from aiida_bzs.calculations.functions.generators import generate_perturbed
 
-    builder = CrystalRelaxWorkChain.get_builder()
-    builder.code = bzs_code("pw")
-    builder.pseudo_family = pseudo_family.label
-    builder.protocol = "fast"
-    builder.num_mpiprocs = 2
+    builder = CrystalRelaxWorkChain.get_builder_from_protocol(bzs_code("pw"), protocol="fast",
+                                                              pseudo_family=pseudo_family.label, num_mpiprocs=2)
     _, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     summary = node.outputs.summary.get_dict()

@@ -104,3 +104,27 @@ def test_sampling_in_lammps(aiida_profile, bzs_code):
     summary = node.outputs.summary.get_dict()
     assert summary["candidates_per_family"]["high_temperature"] >= 2  # crystal and amorphous cells
     assert "amorphous" in node.outputs  # the quench product fed the amorphous high-T run
+
+
+def test_builder_from_protocol_records_families_and_run_inputs(aiida_profile, bzs_code):
+    from aiida_bzs.calculations.functions.structures import pnma_crystal
+    from aiida_bzs.workflows.md_sampling import MdSamplingWorkChain
+    from pathlib import Path
+
+    from aiida_bzs.data.ace_potential import AcePotentialData
+    from aiida_bzs.workflows.protocols import ProtocolOverrideError
+
+    fixtures = Path(__file__).parent / "fixtures" / "md"
+    potential = AcePotentialData.get_or_create(fixtures / "tiny.yaml", yace=fixtures / "tiny.yace")
+    lmp = bzs_code("lmp", with_mpi=False)
+    builder = MdSamplingWorkChain.get_builder_from_protocol(
+        lmp, potential, pnma_crystal(), protocol="fast",
+        overrides={"families": {"nvt_melt": {"temperatures": [3500.0]}}, "max_frames": 2},
+        options={"max_wallclock_seconds": 600})
+    families = builder.families.get_dict()
+    assert families["nvt_melt"]["temperatures"] == [3500.0]
+    assert families["nvt_melt"]["volume_scales"] == [1.10]  # the preset's, kept
+    assert builder.max_frames.value == 2
+    assert builder.md.options.get_dict()["max_wallclock_seconds"] == 600
+    with pytest.raises(ProtocolOverrideError, match="famillies"):
+        MdSamplingWorkChain.get_builder_from_protocol(lmp, potential, pnma_crystal(), overrides={"famillies": {}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cmd_root
-from .utils import launch, load_typed_node, with_profile
+from .utils import launch, load_typed_node, refusals_as_click_errors, with_profile
 
 
 @cmd_root.group("reference")
@@ -29,14 +29,11 @@ def cmd_reference_relax(structure_id, protocol, code, pseudo_family, num_mpiproc
     from ..common.codes import load_code
     from ..workflows.crystal_relax import CrystalRelaxWorkChain
 
-    builder = CrystalRelaxWorkChain.get_builder()
-    builder.code = load_code(code)
-    builder.protocol = protocol
-    builder.num_mpiprocs = num_mpiprocs
-    if pseudo_family:
-        builder.pseudo_family = pseudo_family
-    if structure_id:
-        builder.structure = load_typed_node(structure_id, orm.StructureData)
+    structure = load_typed_node(structure_id, orm.StructureData) if structure_id else None
+    with refusals_as_click_errors():
+        builder = CrystalRelaxWorkChain.get_builder_from_protocol(
+            load_code(code), structure, protocol=protocol, pseudo_family=pseudo_family or None,
+            num_mpiprocs=num_mpiprocs)
     node = launch(builder, submit)
     if node is not None:
         click.echo(describe_reference(node.outputs.summary.get_dict()))

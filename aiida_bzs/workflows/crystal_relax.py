@@ -21,7 +21,7 @@ from ..analysis.reference_crystal import reference_summary
 from ..calculations.functions.structures import pnma_crystal, reference_crystal_problem, to_atoms, to_structure
 from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.pseudos import PseudoFamilyError, load_family
-from .protocols import ProtocolError, get_protocol
+from .protocols import ProtocolError, get_protocol, recursive_merge
 from .pw_inputs import DEFAULT_WALLTIME, pw_parameters
 
 __all__ = ("CrystalRelaxWorkChain", "summarise_reference")
@@ -93,6 +93,8 @@ class CrystalRelaxWorkChain(WorkChain):
                    help="fast (test-sized), moderate (2-core reference), balanced (default), stringent.")
         spec.input("pseudo_family", valid_type=orm.Str, required=False, serializer=orm.to_aiida_type,
                    help="aiida-pseudo family label (default: SSSP PBEsol, else pslibrary US).")
+        spec.input("settings", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
+                   help="Every number of the relaxation (get_builder_from_protocol); replaces `protocol`.")
         spec.input("num_mpiprocs", valid_type=orm.Int, default=lambda: orm.Int(1), serializer=orm.to_aiida_type,
                    help="MPI ranks of each pw.x job.")
         spec.input("options", valid_type=orm.Dict, required=False, serializer=orm.to_aiida_type,
@@ -110,10 +112,36 @@ class CrystalRelaxWorkChain(WorkChain):
         spec.exit_code(410, "ERROR_NOT_A_REFERENCE",
                        message="the relaxed cell is not a sound Pnma reference: {details}")
 
+    @classmethod
+    def get_builder_from_protocol(cls, code=None, structure=None, protocol: str | None = None,
+                                  overrides: dict | None = None, pseudo_family: str | None = None,
+                                  num_mpiprocs: int = 1, options: dict | None = None):
+        """Builder whose ``settings`` input records every number: the ``crystal_relax.yaml`` preset
+        (with the ``pw.yaml`` preset it names under ``pw``) and ``overrides`` (same keys, nested;
+        an unknown key raises :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`).
+
+        :param code: pw.x code (label or node), default ``pw@localhost`` at run time.
+        :param options: scheduler options of the pw.x jobs (``max_wallclock_seconds`` s, ``queue_name`` …).
+        """
+        builder = cls.get_builder()
+        builder.settings = orm.Dict(recursive_merge(relax_settings(protocol), overrides, strict=True))
+        if protocol is not None:
+            builder.protocol = orm.Str(protocol)
+        if code is not None:
+            builder.code = load_code(code)
+        if structure is not None:
+            builder.structure = structure
+        if pseudo_family is not None:
+            builder.pseudo_family = orm.Str(pseudo_family)
+        builder.num_mpiprocs = orm.Int(int(num_mpiprocs))
+        if options:
+            builder.options = orm.Dict(options)
+        return builder
+
     def setup(self):
         """Settings, code, and the starting cell (built with provenance when not given)."""
         protocol = self.inputs.protocol.value if "protocol" in self.inputs else None
-        self.ctx.settings = relax_settings(protocol)
+        self.ctx.settings = self.inputs.settings.get_dict() if "settings" in self.inputs else relax_settings(protocol)
         try:
             self.ctx.code = self.inputs.code if "code" in self.inputs else load_code(code_label("pw"))
         except MissingCodeError as exc:

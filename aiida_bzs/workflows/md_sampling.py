@@ -28,7 +28,8 @@ from ..calculations.jobs import ExtrapolationGradeCalculation, check_job_code, d
 from ..calculations.functions.training_set import merge_training_sets
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
-from .lammps_base import STAGE_INPUTS, LammpsBaseWorkChain, potential_gate
+from .lammps_base import STAGE_INPUTS, LammpsBaseWorkChain, fill_run_inputs, potential_gate, run_inputs
+from .protocols import ProtocolOverrideError, get_protocol, recursive_merge
 
 __all__ = ("MdSamplingWorkChain",)
 
@@ -91,6 +92,41 @@ class MdSamplingWorkChain(WorkChain):
                      if_(cls.should_grade)(cls.run_grades), cls.results)
         spec.exit_code(401, "ERROR_NO_CANDIDATES", message="No MD run produced a usable frame: {details}")
         spec.exit_code(402, "ERROR_SUB_PROCESS_FAILED_GRADE", message="The γ job of {name} (pk {pk}) failed: {detail}")
+
+    @classmethod
+    def get_builder_from_protocol(cls, code, potential, crystal, protocol: str | None = None,
+                                  overrides: dict | None = None, amorphous=None, options: dict | None = None,
+                                  num_mpiprocs: int | None = None):
+        """Builder with the MD families of the ``active_learning.yaml`` preset ``protocol`` (its
+        ``md_families``) and the LAMMPS run inputs of ``lammps_base.yaml``, all on the inputs.
+
+        :param code: LAMMPS code (label or node). :param crystal: the reference crystal (Å).
+        :param overrides: ``families`` (merged into the preset's, family by family: temperatures K,
+            durations ps, …), ``max_frames``, ``sanity``, ``lammps_protocol``; another key raises
+            :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`.
+        :param options: scheduler options of the LAMMPS jobs; ``num_mpiprocs``: ranks per job.
+        """
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - {"families", "max_frames", "sanity", "lammps_protocol"})
+        if unknown:
+            raise ProtocolOverrideError(f"unknown MD-sampling override(s) {unknown}; keys: families, max_frames, "
+                                        "sanity, lammps_protocol")
+        families = recursive_merge(get_protocol("active_learning", protocol).get("md_families") or {},
+                                   overrides.get("families"))
+        max_frames = overrides.get("max_frames", families.pop("max_frames", None))
+        builder = cls.get_builder()
+        fill_run_inputs(builder.md, run_inputs(code, overrides.get("lammps_protocol"), options=options,
+                                               num_mpiprocs=num_mpiprocs))
+        builder.potential = potential
+        builder.crystal = crystal
+        if amorphous is not None:
+            builder.amorphous = amorphous
+        builder.families = orm.Dict(families)
+        if max_frames:
+            builder.max_frames = orm.Int(int(max_frames))
+        if overrides.get("sanity"):
+            builder.sanity = orm.Dict(overrides["sanity"])
+        return builder
 
     def setup(self):
         spec = self.inputs.families.get_dict()
