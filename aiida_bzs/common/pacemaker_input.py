@@ -93,24 +93,21 @@ class FitParameterError(ValueError):
     """The fitting parameters are malformed; raised before any file is written or fit started."""
 
 
-def _merge(defaults: Mapping, given: Mapping, path: str = "") -> dict:
-    out = copy.deepcopy(dict(defaults))
-    for key, value in given.items():
-        name = f"{path}{key}"
-        if key not in defaults:
-            raise FitParameterError(f"unknown fitting parameter '{name}'; allowed: {sorted(defaults)}")
-        if isinstance(defaults[key], Mapping) and isinstance(value, Mapping) and key not in (
-                "weighting", "optimizer_options", "config_type_weights"):
-            # sub-dictionaries accept only known keys, except where pacemaker allows extras
-            if key in ("loss", "backend"):
-                merged = copy.deepcopy(dict(defaults[key]))
-                merged.update(value)
-                out[key] = merged
-            else:
-                out[key] = _merge(defaults[key], value, f"{name}.")
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+#: Sections whose keys pacemaker (or scipy) defines: replaced whole / merged without the key check.
+FREE_SECTIONS = ("weighting", "optimizer_options", "config_type_weights")
+OPEN_SECTIONS = ("loss", "backend")
+
+
+def _with_defaults(defaults: Mapping, given: Mapping, path: str = "") -> dict:
+    """``defaults`` with ``given`` merged in (the package's one recursive merge); an unknown key
+    outside pacemaker's own free sections raises :class:`FitParameterError` naming it."""
+    from ..workflows.protocols import ProtocolOverrideError, recursive_merge
+
+    try:
+        return recursive_merge(dict(defaults), dict(given), strict=True, _path=path.rstrip("."),
+                               replace=FREE_SECTIONS, open_keys=OPEN_SECTIONS)
+    except ProtocolOverrideError as exc:
+        raise FitParameterError(f"unknown fitting parameter '{exc.path}'; allowed: {exc.allowed}") from None
 
 
 def _require(condition: bool, message: str) -> None:
@@ -133,7 +130,7 @@ def validate_fit_parameters(parameters: Mapping | None) -> dict:
         non-positive cutoff (Å), kappa outside [0, 1], inconsistent radial/angular orders,
         an unknown optimizer/evaluator/embedding, or max_iterations < 1.
     """
-    params = _merge(DEFAULT_FIT_PARAMETERS, dict(parameters or {}))
+    params = _with_defaults(DEFAULT_FIT_PARAMETERS, dict(parameters or {}))
 
     elements = params["elements"]
     if elements is not None:

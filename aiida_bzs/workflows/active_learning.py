@@ -49,7 +49,7 @@ from ..common.codes import MissingCodeError, code_label, load_code
 from ..common.potential_quality import check_potential_usable, describe_verdict, potential_verdict
 from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
-from .fit import FitAceWorkChain, deep_update
+from .fit import FitAceWorkChain
 from .label import DftLabelWorkChain
 from .md_sampling import MdSamplingWorkChain
 from .protocols import ProtocolError, ProtocolOverrideError, get_protocol, recursive_merge
@@ -98,9 +98,9 @@ def learning_settings(inputs) -> dict:
     if "select_method" in inputs:
         settings["select_method"] = inputs["select_method"].value
     if "explore" in inputs:
-        settings["explore"] = deep_update(settings["explore"], inputs["explore"].get_dict())
+        settings["explore"] = recursive_merge(settings["explore"], inputs["explore"].get_dict())
     if "md_families" in inputs:
-        settings["md_families"] = deep_update(settings.get("md_families") or {}, inputs["md_families"].get_dict())
+        settings["md_families"] = recursive_merge(settings.get("md_families") or {}, inputs["md_families"].get_dict())
     for key in ("test_fraction", "holdout_fraction"):
         if key in inputs:
             settings[key] = float(inputs[key].value)

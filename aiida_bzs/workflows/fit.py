@@ -40,7 +40,7 @@ from ..data.training_set import DatasetError, TrainingSetData
 from .pacemaker_base import PacemakerBaseWorkChain, merge_fit_overrides
 from .protocols import ProtocolError, get_protocol, recursive_merge
 
-__all__ = ("FitAceWorkChain", "deep_update", "fit_settings", "minimum_structures", "protocol_settings")
+__all__ = ("FitAceWorkChain", "fit_settings", "minimum_structures", "protocol_settings")
 
 VERSIONS = ("filtered", "full")
 #: exit statuses of PacemakerCalculation whose potential is usable (410: max_iterations reached
@@ -52,11 +52,6 @@ METRIC_MISMATCH = 0.05
 
 #: inputs that together hold every number of a protocol (what ``get_builder_from_protocol`` sets)
 RECORDED_SETTINGS = ("parameters", "versions", "filter", "split", "min_train_structures", "active_set", "quality")
-
-
-def deep_update(base: Mapping, overrides: Mapping) -> dict:
-    """Copy of ``base`` with ``overrides`` merged in recursively (:func:`recursive_merge`, not strict)."""
-    return recursive_merge(dict(base), dict(overrides))
 
 
 def fit_settings(inputs: Mapping) -> dict:

@@ -36,17 +36,27 @@ def list_protocols(name: str) -> list[str]:
 
 
 class ProtocolOverrideError(ValueError):
-    """An override names a key that the protocol does not have (a typo would be silently ignored)."""
+    """An override names a key that the protocol does not have (a typo would be silently ignored).
+
+    ``path`` is the dotted key, ``allowed`` the keys that exist at that level.
+    """
+
+    def __init__(self, message: str, path: str = "", allowed: list[str] | None = None):
+        super().__init__(message)
+        self.path, self.allowed = path, list(allowed or [])
 
 
-def recursive_merge(base: dict, overrides: dict | None, strict: bool = False, _path: str = "") -> dict:
+def recursive_merge(base: dict, overrides: dict | None, strict: bool = False, _path: str = "", *,
+                    replace: tuple[str, ...] = (), open_keys: tuple[str, ...] = ()) -> dict:
     """Return ``base`` updated by ``overrides``, nested dictionaries merged key by key.
 
     The one merge used for every protocol override in the package. Neither argument is modified.
     With ``strict`` an override key that ``base`` lacks (at any depth) raises
     :class:`ProtocolOverrideError` naming its full path and the keys that exist, so a misspelt
     override fails before any job starts instead of being ignored. Values that are not
-    dictionaries (lists included) replace the base value whole.
+    dictionaries (lists included) replace the base value whole. Keys named in ``replace`` (at any
+    depth) are replaced whole even when both are dictionaries; keys in ``open_keys`` merge without
+    the strict check below them (for sections whose keys belong to another program).
     """
     merged = {key: (recursive_merge(value, None) if isinstance(value, dict) else value)
               for key, value in base.items()}
@@ -54,11 +64,12 @@ def recursive_merge(base: dict, overrides: dict | None, strict: bool = False, _p
         path = f"{_path}.{key}" if _path else str(key)
         if key not in merged:
             if strict:
-                raise ProtocolOverrideError(
-                    f"unknown protocol override {path!r}; keys here: {sorted(map(str, base))}")
+                allowed = sorted(map(str, base))
+                raise ProtocolOverrideError(f"unknown protocol override {path!r}; keys here: {allowed}", path, allowed)
             merged[key] = recursive_merge(value, None) if isinstance(value, dict) else value
-        elif isinstance(value, dict) and isinstance(merged[key], dict):
-            merged[key] = recursive_merge(merged[key], value, strict, path)
+        elif isinstance(value, dict) and isinstance(merged[key], dict) and key not in replace:
+            merged[key] = recursive_merge(merged[key], value, strict and key not in open_keys, path,
+                                          replace=replace, open_keys=open_keys)
         else:
-            merged[key] = value
+            merged[key] = recursive_merge(value, None) if isinstance(value, dict) else value
     return merged
