@@ -51,6 +51,7 @@ from ..data.ace_potential import AcePotentialData
 from ..data.training_set import TrainingSetData
 from .fit import FitAceWorkChain
 from .label import DftLabelWorkChain
+from .lammps_base import fill_run_inputs, run_inputs
 from .md_sampling import MdSamplingWorkChain
 from .protocols import ProtocolError, ProtocolOverrideError, get_protocol, recursive_merge
 
@@ -474,12 +475,10 @@ class ActiveLearningWorkChain(WorkChain):
         if self.ctx.crystal is None:
             self.ctx.crystal = pnma_crystal()
         builder = MdSamplingWorkChain.get_builder()
-        builder.md.lammps.code = self.ctx.lammps_code
-        options = {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1}, "withmpi": False,
-                   "max_wallclock_seconds": 3600}
-        if "lammps_options" in self.inputs:
-            options.update(self.inputs.lammps_options.get_dict())
-        builder.md.lammps.metadata.options = options
+        # run inputs of the protocol's lammps_base preset (wall time, restarts), then the user's options
+        options = self.inputs.lammps_options.get_dict() if "lammps_options" in self.inputs else None
+        fill_run_inputs(builder.md, run_inputs(self.ctx.lammps_code, settings.get("lammps_protocol"),
+                                               options=options))
         builder.potential = self.ctx.potential
         builder.crystal = self.ctx.crystal
         families = dict(settings["md_families"])
