@@ -137,3 +137,19 @@ def test_exploration_job(job_code, tiny_potential_asi):
     assert len(candidates) == 2 and not candidates.labelled
     gamma = results["max_gamma"].get_array("max_gamma")
     assert gamma.shape == (2,) and np.all(gamma > 0)
+
+
+def test_a_computer_without_the_runner_is_refused_before_any_md(tiny_potential_asi, supercell, tmp_path):
+    """γ jobs run beside the MD: a LAMMPS code on a computer without ``bzs_job`` is refused at launch."""
+    from aiida_bzs.common.codes import executable_path
+    from aiida_bzs.workflows.melt_quench import MeltQuenchWorkChain
+
+    computer = orm.Computer(label="bzs-test-no-runner", hostname="localhost", workdir=str(tmp_path),
+                            transport_type="core.local", scheduler_type="core.direct").store()
+    computer.configure()
+    lmp = orm.InstalledCode(label="lmp", computer=computer, filepath_executable=str(executable_path("lmp") or "/bin/true"),
+                            default_calc_job_plugin="bzs.lammps", with_mpi=False).store()
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(lmp, tiny_potential_asi, supercell((1, 1, 1)),
+                                                            protocol="demo")
+    with pytest.raises(ValueError, match=r"no code labelled bzs_job@bzs-test-no-runner.*aiida-bzs setup"):
+        run_get_node(builder)  # the validator refuses at launch: no stage has started
