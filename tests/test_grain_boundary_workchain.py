@@ -93,6 +93,23 @@ def test_plot_from_table():
     assert list(ax.lines[0].get_xdata()) == [1.5, 2.5]
 
 
+def test_cli_helpers():
+    from aiida_bzs.cli.gb_energy import format_table, parse_angle_range, parse_chemical_potentials
+
+    assert parse_angle_range("1.5:9.5:1") == [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5]
+    assert parse_angle_range("4.5") == [4.5]
+    assert parse_chemical_potentials(["S=-4.1"]) == {"S": -4.1}
+    table = {"bulk": {"energy_per_formula_unit": -9.2, "n_atoms": 20},
+             "rows": [{"label": "sigma5", "sigma": 5, "angle": 36.87, "n_atoms": 80, "area": 69.7,
+                       "translation": [0.0, 0.5], "e_gbf": 0.73, "max_gamma": 1.5, "fraction_gamma_above_2": 0.0,
+                       "flags": []},
+                      {"label": "low_angle_4p5", "sigma": None, "angle": 4.5, "n_atoms": None, "area": None,
+                       "translation": None, "e_gbf": None, "max_gamma": None, "fraction_gamma_above_2": None,
+                       "flags": ["no translation gave an E_GBf"]}]}
+    text = format_table(table)
+    assert "0.7300" in text and "(0.00, 0.50)" in text and "! no translation gave an E_GBf" in text
+
+
 # -- builder and launch refusals (a profile, no run) ----------------------------------------------
 @pytest.fixture
 def lmp_code(bzs_code):
@@ -150,3 +167,68 @@ def test_unknown_override_refused(lmp_code, tiny_potential_asi):
     with pytest.raises(ProtocolOverrideError, match="maxiterations"):  # relax.yaml's keys are checked too
         GrainBoundaryWorkChain.get_builder_from_protocol(lmp_code, tiny_potential_asi, protocol="fast",
                                                          overrides={"relax_overrides": {"maxiterations": 5}})
+
+
+# -- one real small run ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_real_small_run(lmp_code, tiny_potential_asi):
+    """Σ5 (the smallest boundary), the thinnest grains the cutoff allows, one translation, loose
+    minimisation, the tiny potential (a toy: its numbers are no property of BaZrS3)."""
+    pytest.importorskip("aiida_bzs.structures.grain_boundary")
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.common.structure_nodes import atoms_from_structure
+    from aiida_bzs.workflows.grain_boundary import GrainBoundaryWorkChain
+
+    builder = GrainBoundaryWorkChain.get_builder_from_protocol(lmp_code, tiny_potential_asi, protocol="fast")
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, f"[{node.exit_status}] {node.exit_message}"
+    table = results["table"].get_dict()
+    row = table["rows"][0]
+    assert row["label"] == "sigma5" and row["sigma"] == 5
+    assert np.isfinite(row["e_gbf"]) and row["e_gbf"] > 0
+    assert results["formation_energies"]["sigma5"].value == pytest.approx(row["e_gbf"])
+    built = atoms_from_structure(results["bicrystals"]["sigma5"])
+    relaxed = atoms_from_structure(results["structures"]["sigma5"])
+    assert len(relaxed) == len(built) == row["n_atoms"]
+    # 'normal': the in-plane cell is the bicrystal's (the bulk's, strained to commensurate), z relaxed
+    np.testing.assert_allclose(relaxed.cell[:2], built.cell[:2], atol=1e-6)
+    assert row["area"] == pytest.approx(np.linalg.norm(np.cross(built.cell[0], built.cell[1])), rel=1e-9)
+    assert not any("changed" in flag for flag in row["flags"])
+    # E_GBf from the outputs by hand: N_fu × E_bulk(fu)
+    bulk_fu = results["bulk_energy"].value / (len(atoms_from_structure(results["bulk_structure"])) / 5)
+    n_fu = len(relaxed) / 5 if "stoichiometric" in row["reference"] else None
+    if n_fu is not None:
+        by_hand = (results["energies"]["sigma5"].value - n_fu * bulk_fu) / (2 * row["area"]) * 16.02176634
+        assert row["e_gbf"] == pytest.approx(by_hand, rel=1e-9)
+    # γ of the relaxed boundary (the tiny potential has an active set)
+    assert row["max_gamma"] is not None and 0 <= row["fraction_gamma_above_2"] <= 1
+    assert results["plot"].filename.endswith(".png")
+    relax = [n for n in node.called if n.process_label == "RelaxWorkChain"]
+    assert sorted(n.inputs.relax_type.value for n in relax) == ["cell", "normal"]
+    print(f"\nE_GBf(Σ5, tiny potential) = {row['e_gbf']:.4f} J/m², {row['n_atoms']} atoms, "
+          f"area {row['area']:.2f} Å², max γ {row['max_gamma']:.3f}")
+    assert isinstance(results["table"], orm.Dict)
+
+
+def test_refused_at_launch(lmp_code, tiny_potential_asi):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_bzs.workflows.grain_boundary import GrainBoundaryWorkChain
+
+    def launch(**changes):
+        builder = GrainBoundaryWorkChain.get_builder_from_protocol(lmp_code, tiny_potential_asi, protocol="fast")
+        for name, value in changes.items():
+            setattr(builder, name, value)
+        with pytest.raises(ValueError) as info:
+            run_get_node(builder)
+        return str(info.value)
+
+    parameters = GrainBoundaryWorkChain.get_builder_from_protocol(lmp_code, tiny_potential_asi,
+                                                                  protocol="fast").parameters.get_dict()
+    assert "below 2 × the potential's cutoff" in launch(parameters=orm.Dict({**parameters, "grain_thickness": 6.0}))
+    assert "unknown grain-boundary parameters" in launch(parameters=orm.Dict({**parameters, "gap": 1.0}))
+    pytest.importorskip("aiida_bzs.structures.grain_boundary")
+    assert "no Σ1001" in launch(boundaries=orm.List([{"sigma": 1001, "label": "sigma1001"}]))
