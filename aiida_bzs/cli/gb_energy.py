@@ -52,13 +52,13 @@ def format_table(table: dict) -> str:
     bulk = table["bulk"]
     lines = [f"bulk: {bulk['energy_per_formula_unit']:.4f} eV per formula unit ({bulk['n_atoms']} atoms)",
              f"{'boundary':<16}{'Σ':>4}{'angle °':>9}{'atoms':>7}{'area Å²':>10}{'translation':>14}"
-             f"{'E_GBf J/m²':>12}{'max γ':>8}{'γ>2 %':>7}"]
+             f"{'E_GBf J/m²':>12}{'max γ':>10}{'γ>2 %':>7}"]
     for row in table["rows"]:
         translation = "-" if row.get("translation") is None else "({:.2f}, {:.2f})".format(*row["translation"])
         fraction = row.get("fraction_gamma_above_2")
         lines.append(f"{row['label']:<16}{_fmt(row.get('sigma'), 'd', 4)}{_fmt(row.get('angle'), '.2f', 9)}"
                      f"{_fmt(row.get('n_atoms'), 'd', 7)}{_fmt(row.get('area'), '.1f', 10)}{translation:>14}"
-                     f"{_fmt(row.get('e_gbf'), '.4f', 12)}{_fmt(row.get('max_gamma'), '.2f', 8)}"
+                     f"{_fmt(row.get('e_gbf'), '.4f', 12)}{_fmt(row.get('max_gamma'), '.3g', 10)}"
                      f"{_fmt(None if fraction is None else 100 * fraction, '.1f', 7)}")
         for flag in row.get("flags", []):
             lines.append(f"    ! {flag}")
