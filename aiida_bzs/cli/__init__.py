@@ -45,3 +45,4 @@ from . import label  # noqa: E402,F401
 from . import dataset  # noqa: E402,F401
 from . import md  # noqa: E402,F401
 from . import reference  # noqa: E402,F401
+from . import grain_boundary  # noqa: E402,F401

@@ -256,7 +256,7 @@ def low_angle_boundaries(angles_deg, a: float, c: float, max_length: float, *,
         # θ itself, or 180° − θ (the same misorientation) — whichever the (m, n) gives
         deviation = np.minimum(np.abs(two_phi - target), np.abs(180.0 - two_phi - target))
         if not len(deviation) or deviation.min() > max_deviation_deg:
-            need = (c2 / math.tan(math.radians(max(target - max_deviation_deg, 1e-6) / 2)))
+            need = c2 / math.tan(math.radians(min(target + max_deviation_deg, 90.0) / 2))
             best = "none" if not len(deviation) else f"{_fold(two_phi[np.argmin(deviation)])[()]:.2f}°"
             raise StructureInputError(
                 f"no commensurate {target}° tilt within ±{max_deviation_deg}° with a period ≤ max_length = "
