@@ -350,12 +350,19 @@ def build_bicrystal(crystal: Atoms, boundary: TiltBoundary, grain_thickness: flo
     k = round((p * m * a2 * a2 + q * n * c2 * c2) / period ** 2)  # make v nearly normal to u
     p, q = p - k * m, q - k * n
 
-    # lattice translations (i, k) of the a–c net covering j layers of the sheared cell (u, j·v)
+    # lattice translations α·u + β·v (u along x, v one layer up) of the unit cells that reach the box
+    # 0 ≤ x < P (one period), cut ≤ z < cut + t: β layers with a margin of one cell size
     frac = base.get_scaled_positions()
-    corners = np.array([[0, 0], [m, n], [layers * p, layers * q], [m + layers * p, n + layers * q]])
-    lo, hi = corners.min(axis=0) - 2, corners.max(axis=0) + 2
-    ii, kk = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij")
-    shifts = np.stack([ii.ravel(), kk.ravel()], axis=1)
+    reach = a2 + c2
+    vx = (p * m * a2 * a2 + q * n * c2 * c2) / period  # x-offset of v
+    margin = int(math.ceil(reach / spacing)) + 1
+    beta = np.arange(-margin, layers + 2 * margin + 1)
+    a_lo = np.floor((-reach - beta * vx) / period).astype(int)
+    a_hi = np.ceil((period + reach - beta * vx) / period).astype(int)
+    count = a_hi - a_lo + 1
+    beta = np.repeat(beta, count)
+    alpha = np.repeat(a_lo, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    shifts = np.stack([alpha * m + beta * p, alpha * n + beta * q], axis=1)
     fx = (frac[None, :, 0] + shifts[:, None, 0]).ravel()
     fz = (frac[None, :, 2] + shifts[:, None, 1]).ravel()
     fy = np.tile(frac[:, 1], len(shifts))
