@@ -41,14 +41,15 @@ bound of 2 % the enumeration finds:
 
 * **Σ25** from μ/ν = 1 (a' = c', strain 0.21 %): 16.26° on (1 0 7) and 73.74° on (3 0 4) — the
   square-lattice Σ25 — plus a near-90° Σ25 (87.71°, (1 0 1), μ/ν = 13/12, strain 1.80 %).
-* **Σ31** only from μ/ν = 16/15 (or 15/16), m = n = 1: 88.15° on (1 0 1), strain 1.41 % (1.81 %).
-* **Σ35** only from μ/ν = 18/17 (or 17/18), m = n = 1: 88.36° on (1 0 1), strain 1.23 % (1.63 %).
+* **Σ31**: 52.20° on (1 0 2) (μ/ν = 25/24, 0.81 %), 69.22° on (3 0 2) (15/14, 1.52 %) and 88.15° on
+  (1 0 1) (16/15, 1.41 %).
+* **Σ35**: 68.20° on (3 0 2) (33/32, 0.56 %), 44.42° on (5 0 2) (25/24, 0.81 %) and 88.36° on (1 0 1)
+  (18/17, 1.22 %).
 
-So within a few per cent of strain Σ31 and Σ35 are both the (1 0 1) boundary — the boundary that
-swaps a and c (unstrained: 2·atan(c/a) = 89.76°, a "90° domain" wall) — strained until (a'/c')²
-is 16/15 or 18/17. The other routes to Σ31/Σ35 need ≥ 3.7 % strain (μ/ν = 7/6, 4/3, …). This is
-the orthorhombic CSL of King & Singh (rational squared axis ratios); which ratio the study used
-is not stated in campaign.md, so the builder takes the boundary as listed.
+(Each also with the reciprocal ratio at a larger strain, and on the other symmetric plane.) The (1 0 1)
+Σ31 and Σ35 are the same plane — the boundary that swaps a and c (unstrained 2·atan(c/a) = 89.76°) —
+strained to different ratios. This is the orthorhombic CSL of King & Singh (rational squared axis
+ratios); campaign.md does not say which ratio the study used, so all are listed.
 
 Low-angle boundaries
 --------------------
