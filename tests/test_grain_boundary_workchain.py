@@ -68,7 +68,7 @@ def test_boundary_specs_and_parameters():
     specs = normalise_boundaries([25, "sigma31", 4.5, {"angle": 1.5, "label": "tiny angle"}])
     assert [s["label"] for s in specs] == ["sigma25", "sigma31", "low_angle_4p5", "tiny_angle"]
     assert specs[0]["sigma"] == 25 and specs[2]["angle"] == 4.5
-    for bad, message in (([{"sigma": 4}], "odd"), ([{"kind": "csl"}], "sigma"), ([{"sigma": 5, "tilt": 1}], "unknown"),
+    for bad, message in (([{"sigma": 0}], "positive"), ([{"kind": "csl"}], "sigma"), ([{"sigma": 5, "tilt": 1}], "unknown"),
                          ([5, "sigma5"], "twice"), ([], "no boundary")):
         with pytest.raises(BoundaryInputError, match=message):
             normalise_boundaries(bad)
@@ -144,7 +144,7 @@ def test_builder_records_the_protocol(lmp_code, tiny_potential_asi):
     parameters = builder.parameters.get_dict()
     assert parameters["grain_thickness"] == preset["grain_thickness"] and parameters["translations"] == [2, 1]
     assert parameters["min_distance"] == preset["min_distance"] and parameters["gamma"] is True
-    assert builder.boundaries.get_list() == [{"sigma": 5, "label": "sigma5"}]
+    assert builder.boundaries.get_list() == [{"sigma": 5, "plane": [3, 0, 1], "label": "sigma5"}]
     relax = get_protocol("relax", preset["relax_protocol"])
     assert builder.relax.parameters["ftol"] == relax["ftol"]
     assert builder.relax.parameters["maxiter"] == preset["relax_overrides"]["maxiter"]
@@ -172,9 +172,10 @@ def test_unknown_override_refused(lmp_code, tiny_potential_asi):
 # -- one real small run ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_small_run(lmp_code, tiny_potential_asi):
-    """Σ5 (the smallest boundary), the thinnest grains the cutoff allows, one translation, loose
-    minimisation, the tiny potential (a toy: its numbers are no property of BaZrS3)."""
+    """Σ5 (3 0 1) (the smallest boundary), the thinnest grains the cutoff allows, four translations
+    along x of which only the stoichiometric are relaxed, loose minimisation, the tiny potential (a toy: its numbers are no property of BaZrS3)."""
     pytest.importorskip("aiida_bzs.structures.grain_boundary")
+    pytest.importorskip("aiida_bzs.calculations.functions.grain_boundary")
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -206,7 +207,10 @@ def test_real_small_run(lmp_code, tiny_potential_asi):
     assert row["max_gamma"] is not None and 0 <= row["fraction_gamma_above_2"] <= 1
     assert results["plot"].filename.endswith(".png")
     relax = [n for n in node.called if n.process_label == "RelaxWorkChain"]
-    assert sorted(n.inputs.relax_type.value for n in relax) == ["cell", "normal"]
+    relaxed = [e for e in row["translations"] if e["energy"] is not None]
+    assert sorted(n.inputs.relax_type.value for n in relax) == ["cell"] + ["normal"] * len(relaxed)
+    # off-stoichiometric translations are not relaxed without chemical potentials, and say why
+    assert all("off-stoichiometric" in e["flags"][0] for e in row["translations"] if e["energy"] is None)
     print(f"\nE_GBf(Σ5, tiny potential) = {row['e_gbf']:.4f} J/m², {row['n_atoms']} atoms, "
           f"area {row['area']:.2f} Å², max γ {row['max_gamma']:.3f}")
     assert isinstance(results["table"], orm.Dict)
@@ -231,4 +235,5 @@ def test_refused_at_launch(lmp_code, tiny_potential_asi):
     assert "below 2 × the potential's cutoff" in launch(parameters=orm.Dict({**parameters, "grain_thickness": 6.0}))
     assert "unknown grain-boundary parameters" in launch(parameters=orm.Dict({**parameters, "gap": 1.0}))
     pytest.importorskip("aiida_bzs.structures.grain_boundary")
-    assert "no Σ1001" in launch(boundaries=orm.List([{"sigma": 1001, "label": "sigma1001"}]))
+    assert "no Σ7 tilt boundary" in launch(boundaries=orm.List([{"sigma": 7, "label": "sigma7"}]))
+    assert "no commensurate 0.2° tilt" in launch(boundaries=orm.List([{"angle": 0.2, "label": "a"}]))

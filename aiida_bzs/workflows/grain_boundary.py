@@ -85,8 +85,8 @@ def normalise_boundaries(boundaries) -> list[dict]:
             raise BoundaryInputError(f"boundary {item!r}: give `sigma` (a CSL boundary) or `angle` (low angle, °)")
         if spec.get("sigma") is not None:
             spec["sigma"] = int(spec["sigma"])
-            if spec["sigma"] < 1 or spec["sigma"] % 2 == 0:
-                raise BoundaryInputError(f"boundary {item!r}: Σ must be an odd positive integer")
+            if spec["sigma"] < 1:
+                raise BoundaryInputError(f"boundary {item!r}: Σ must be a positive integer")
         spec["label"] = boundary_label(spec)
         if spec["label"] in labels:
             raise BoundaryInputError(f"boundary label {spec['label']!r} given twice; give each a distinct `label`")
@@ -389,7 +389,9 @@ class GrainBoundaryWorkChain(WorkChain):
         from aiida_bzs.calculations.functions.grain_boundary import bicrystal
 
         bulk = self.ctx.bulk.outputs.structure
-        a, c = in_plane_lattice(atoms_from_structure(bulk))
+        bulk_atoms = atoms_from_structure(bulk)
+        a, c = in_plane_lattice(bulk_atoms)
+        axis_length = float(bulk_atoms.cell.lengths()[1])
         mu = self.ctx.parameters.get("chemical_potentials") or {}
         unit, e_fu = self.ctx.bulk_summary["formula_unit"], self.ctx.bulk_summary["energy_per_formula_unit"]
         self.ctx.records, self.ctx.built = [], {}
@@ -402,7 +404,7 @@ class GrainBoundaryWorkChain(WorkChain):
                       "skipped": {}}
             reasons = []
             for t, translation in enumerate(self.ctx.translations):
-                params = bicrystal_parameters(boundary, spec, self.ctx.parameters, translation)
+                params = bicrystal_parameters(boundary, spec, self.ctx.parameters, translation, axis_length)
                 try:
                     result = bicrystal(bulk, orm.Dict(params),
                                        metadata={"call_link_label": f"bicrystal_{spec['label']}_{t}"})
@@ -540,17 +542,20 @@ def _counts_cell(structure) -> tuple[dict[str, int], np.ndarray, int]:
     return dict(Counter(atoms.get_chemical_symbols())), np.asarray(atoms.cell[:]), len(atoms)
 
 
-def bicrystal_parameters(boundary, spec: dict, parameters: dict, translation) -> dict:
+def bicrystal_parameters(boundary, spec: dict, parameters: dict, translation, axis_length: float) -> dict:
     """The ``parameters`` of the ``bzs.gb.bicrystal`` calcfunction for one boundary and translation.
 
-    ``translation``: fractions of the boundary period (x) and of the axis period (y).
+    ``translation``: fractions of the boundary period (x) and of the axis period (y), turned into
+    the builder's Å; ``axis_length`` the bulk's b (Å).
     """
     record = {key: (list(value) if isinstance(value, tuple) else value)
               for key, value in dataclasses.asdict(boundary).items()}
+    repeats = int(parameters.get("repeats_along_axis", 1))
     return {"boundary": record,
             "grain_thickness": float(parameters.get("grain_thickness", 25.0)),
-            "repeats_along_axis": int(parameters.get("repeats_along_axis", 1)),
-            "translation": [float(x) for x in translation],
+            "repeats_along_axis": repeats,
+            "translation": [float(translation[0]) * float(boundary.period_along_boundary),
+                            float(translation[1]) * axis_length * repeats],
             "min_distance": float(parameters.get("min_distance", 1.5))}
 
 
