@@ -46,3 +46,4 @@ from . import dataset  # noqa: E402,F401
 from . import md  # noqa: E402,F401
 from . import reference  # noqa: E402,F401
 from . import grain_boundary  # noqa: E402,F401
+from . import gb_energy  # noqa: E402,F401  (attaches `gb energy` to the gb group)
