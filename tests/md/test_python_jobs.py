@@ -38,7 +38,7 @@ def test_grade_of_a_structure_matches_pyace(job_code, tiny_potential_asi, superc
     assert node.is_finished_ok, node.exit_message
     expected = per_atom_gamma(atoms, tiny_potential_asi.get_calculator(active_set=True))
     gamma = results["gamma"]
-    np.testing.assert_allclose(gamma.get_array("per_atom"), expected, rtol=1e-5)  # pyace γ is float32-accurate
+    np.testing.assert_allclose(gamma.get_array("per_atom"), expected, rtol=1e-5)  # tiny.asi is ill-conditioned (docs/md.md)
     summary = results["summary"].get_dict()
     assert summary["n_atoms"] == len(atoms) == 80
     assert summary["max"] == pytest.approx(expected.max())
