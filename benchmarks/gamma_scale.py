@@ -32,8 +32,9 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from memory import Step  # benchmarks/memory.py (scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,28 +42,6 @@ sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT / "tests" / "fixtures" / "md"
 SPECIES = ["Ba", "S", "Zr"]
 TARGET = 310_000  # atoms of the study's largest structures (600k are twice that)
-
-
-def rss_mib(field: str) -> float:
-    """``VmRSS`` or ``VmHWM`` of this process in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
-
-
-class Step:
-    """Wall time (s) and peak resident-memory growth (MiB) of one ``with`` block."""
-
-    def __enter__(self):
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-        self.rss = rss_mib("VmRSS")
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        self.peak = rss_mib("VmHWM") - self.rss
 
 
 def repeats(n_atoms: int) -> tuple[int, int, int]:

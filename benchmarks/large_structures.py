@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory import Step  # benchmarks/memory.py (scripts run from benchmarks/)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -51,28 +53,6 @@ def load_temp_profile(folder: Path, initialise: bool = False):
     if initialise:
         orm.User(email=EMAIL).store()
     return profile
-
-
-def rss_mib(field: str) -> float:
-    """``VmRSS`` or ``VmHWM`` of this process in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
-
-
-class Step:
-    """Wall time (s) and peak resident-memory growth (MiB) of one ``with`` block."""
-
-    def __enter__(self):
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-        self.rss = rss_mib("VmRSS")
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        self.peak = rss_mib("VmHWM") - self.rss
 
 
 def warm_up() -> None:
