@@ -131,3 +131,20 @@ def test_real_dft_parity_of_a_boundary_free_cell(aiida_profile, bzs_code, pseudo
     assert row["error"] == pytest.approx(0.01 - row["e_gbf_dft"])
     assert table["summary"]["n"] == 1
     assert results["plot"].get_content(mode="rb")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_parity_table_and_refusal(aiida_profile):
+    """`gb dft` prints ACE, DFT and their difference; a node that is not a GrainBoundaryWorkChain is refused."""
+    from click.testing import CliRunner
+
+    from aiida_bzs.cli import cmd_root
+    from aiida_bzs.cli.gb_dft import format_parity
+
+    boundaries = {"sigma5": {"energy": -399.0, "counts": {"Ba": 16, "Zr": 16, "S": 48}, "cell": CELL}}
+    rows, summary = parity_rows(BULK, boundaries, {"sigma5": {"label": "sigma5", "e_gbf": 0.1, "sigma": 5}})
+    text = format_parity({"bulk": {"energy_per_formula_unit_dft": -25.0, "n_atoms": 20}, "rows": rows,
+                          "summary": summary})
+    assert "0.1000" in text and "0.0801" in text and "+0.0199" in text and "MAE 0.0199 J/m²" in text
+    node = orm.Dict({"a": 1}).store()
+    result = CliRunner().invoke(cmd_root, ["gb", "dft", str(node.pk), "--code", "stand-in-pw@localhost"])
+    assert result.exit_code != 0 and "is a Dict, not a GrainBoundaryWorkChain" in result.output

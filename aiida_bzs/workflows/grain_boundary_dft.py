@@ -237,4 +237,4 @@ class GrainBoundaryDftWorkChain(WorkChain):
         return None
 
 
-__all__ = ["GrainBoundaryDftWorkChain", "validate_inputs", "BULK_KEY"]
+__all__ = ["BULK_KEY", "GrainBoundaryDftWorkChain", "validate_inputs"]

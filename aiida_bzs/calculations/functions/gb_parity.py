@@ -163,4 +163,4 @@ def parity_plot(table: orm.Dict) -> orm.SinglefileData:
     return orm.SinglefileData(io.BytesIO(png), filename="gb_parity.png")
 
 
-__all__ = ["parity_rows", "ace_values", "dft_parity", "parity_plot", "parity_figure"]
+__all__ = ["ace_values", "dft_parity", "parity_figure", "parity_plot", "parity_rows"]
