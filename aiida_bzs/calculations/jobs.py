@@ -1,7 +1,8 @@
 """Python jobs: the heavy numerics of the campaign as CalcJobs of ``aiida-bzs-job``.
 
 Extrapolation grades of frames, parity of a potential on a dataset, the standard analysis of a
-300k-atom structure and the active-learning exploration grow with atoms × frames, so they do not
+300k-atom structure, the active-learning exploration, building a 600k-atom Voronoi polycrystal and
+its boundary-vs-interior analysis grow with atoms × frames, so they do not
 run in the AiiDA daemon as calcfunctions: they are jobs on a computer (a code for
 ``aiida-bzs-job`` there, ``bzs_job@<computer>``), with the scheduler's resources and wall time,
 and their inputs and outputs in the graph like any code's. The runner
@@ -11,6 +12,8 @@ turn its files into nodes.
 Inputs reach the folder without decoding big nodes in the daemon: a ``TrainingSetData`` or
 ``LargeStructureData`` repository file is copied as is (``local_copy_list``); only a
 ``StructureData`` or ``TrajectoryData`` is packed here.
+(:func:`frames_copy`, for the tasks that read a packed set, still unpacks a ``LargeStructureData``;
+:func:`structure_copy`, for the polycrystal tasks, copies its file.)
 """
 
 from __future__ import annotations
@@ -72,6 +75,23 @@ def frames_copy(node, folder, filename: str = runner.FRAMES) -> list[tuple]:
     return []
 
 
+def structure_copy(node, folder, filename: str) -> list[tuple]:
+    """Put one structure into the job folder in ``LargeStructureData``'s file layout (``cell`` Å,
+    ``pbc``, ``numbers``, ``positions`` Å, per-atom arrays such as ``grain``).
+
+    A ``LargeStructureData``'s repository file is copied as it is (nothing decoded in the daemon);
+    a ``StructureData`` is converted here (it is small, or it could not have been stored).
+    Returns the ``local_copy_list`` entries (empty when the file was written here).
+    """
+    if isinstance(node, LargeStructureData):
+        return [(node.uuid, node.FILENAME, filename)]
+    atoms = atoms_from_structure(node)
+    with folder.open(filename, "wb") as handle:
+        np.savez(handle, cell=np.asarray(atoms.cell[:], dtype=float), pbc=np.asarray(atoms.pbc, dtype=bool),
+                 numbers=atoms.numbers.astype(np.int16), positions=atoms.positions)
+    return []
+
+
 def potential_copy(potential: AcePotentialData, active_set: bool) -> list[tuple]:
     """``local_copy_list`` entries of the potential's B-basis .yaml (and .asi)."""
     entries = [(potential.uuid, POTENTIAL_FILES["yaml"], runner.POTENTIAL_YAML)]
@@ -92,15 +112,18 @@ class RunnerCalculation(CalcJob):
 
     TASK = ""
     EXTRA_RETRIEVE: tuple[str, ...] = ()
+    #: Default wall time (s) of this job; a job class may set its own.
+    DEFAULT_WALLTIME: int = DEFAULT_WALLTIME
 
     @classmethod
     def define(cls, spec):
-        """Common options (serial, 1 h default wall time) and exit codes of every runner job."""
+        """Common options (serial, :attr:`DEFAULT_WALLTIME`, 1 h unless a job sets its own) and exit
+        codes of every runner job."""
         super().define(spec)
         options = spec.inputs["metadata"]["options"]
         options["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
         options["withmpi"].default = False
-        options["max_wallclock_seconds"].default = DEFAULT_WALLTIME
+        options["max_wallclock_seconds"].default = cls.DEFAULT_WALLTIME
         spec.input("parameters", valid_type=orm.Dict, required=False, help="Task parameters (see each job).")
         spec.exit_code(300, "ERROR_OUTPUT_MISSING", invalidates_cache=True,
                        message="the runner wrote no {filename}: it did not finish (wall time, node failure?)")
@@ -290,6 +313,171 @@ class ExplorationCalculation(RunnerCalculation):
         entries = potential_copy(self.inputs.potential, active_set=True)
         if "seeds" in self.inputs:
             entries += frames_copy(self.inputs.seeds, folder, runner.DATASET)
+        return entries
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _validate_polycrystal_parameters(parameters: orm.Dict, _) -> str | None:
+    """Keys and types at launch; values (grain count ≥ 1, box ≥ two cells, …) are the runner's (410)."""
+    params = parameters.get_dict()
+    allowed = list(runner.POLYCRYSTAL_KEYS)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        return f"unknown parameter(s) {unknown}; allowed: {allowed}"
+    if "atomsk" in params:
+        if "box" in params or "grains" in params:
+            return "give either `atomsk` (the text of an Atomsk parameter file) or `box` and `grains`, not both"
+        if not isinstance(params["atomsk"], str):
+            return "`atomsk` must be the text of an Atomsk --polycrystal parameter file (box and node lines)"
+    else:
+        missing = [k for k in ("box", "grains", "seed") if k not in params]
+        if missing:
+            return (f"missing {missing}: give `box` ([X, Y, Z] Å), `grains` (count) and `seed` (int) for random "
+                    "grains, or `atomsk` (the text of an Atomsk parameter file)")
+        box = params["box"]
+        if not isinstance(box, (list, tuple)) or len(box) != 3 or not all(_is_number(x) for x in box):
+            return f"`box` must be three edge lengths [X, Y, Z] in Å, got {box!r}"
+        if isinstance(params["grains"], bool) or not isinstance(params["grains"], int):
+            return f"`grains` must be an integer grain count, got {params['grains']!r}"
+    if params.get("seed") is not None and (isinstance(params["seed"], bool) or not isinstance(params["seed"], int)):
+        return f"`seed` must be an integer, got {params['seed']!r}"
+    if "clearance" in params and not _is_number(params["clearance"]):
+        return f"`clearance` must be a distance in Å, got {params['clearance']!r}"
+    return None
+
+
+class PolycrystalCalculation(RunnerCalculation):
+    """A Voronoi polycrystal of a reference crystal, built where the job runs (pure numpy/scipy;
+    :func:`aiida_bzs.structures.polycrystal.build_polycrystal`): ~600k atoms in about 20 s and a few
+    GiB of memory (``benchmarks/polycrystal_build.py``), stored without a ``StructureData``.
+
+    ``crystal``: the reference crystal (StructureData or LargeStructureData, Å, 3-D periodic).
+    ``parameters``: ``{"box": [X, Y, Z] (Å), "grains": N, "seed": int}`` for seeded random seeds and
+    orientations, or ``{"atomsk": "<text of an Atomsk --polycrystal file>", "seed": int (only for
+    its ``random`` lines)}``; optional ``"clearance"`` (Å, atoms closer than this across a boundary
+    are thinned; default :data:`~aiida_bzs.structures.polycrystal.DEFAULT_CLEARANCE`, 2.0 Å).
+    Unknown keys are refused at launch; bad values (grain count < 1, box smaller than two cells, a
+    bad Atomsk line) give exit 410 with the runner's message.
+
+    Outputs ``structure`` (LargeStructureData in the orthorhombic box, Å, with the per-atom
+    ``grain`` array: grain ID 1…N), ``report`` (Dict: atoms, grains with their atoms, volume
+    fractions, diameters (nm) and orientations (Atomsk angles, degrees; rotation matrices), atoms
+    removed by the clearance, composition, density g/cm³) and ``atomsk`` (SinglefileData: the
+    Atomsk parameter file of the grains used, so a random build can be rebuilt or fed to Atomsk).
+    """
+
+    TASK = "polycrystal"
+    EXTRA_RETRIEVE = (runner.POLYCRYSTAL_ATOMSK,)
+    #: Wall time (s): the build of 600k atoms takes ~20 s; this leaves room for a slow node.
+    DEFAULT_WALLTIME = 1800
+
+    @classmethod
+    def define(cls, spec):
+        """Reference crystal and the box/grains (or Atomsk file) of the polycrystal."""
+        super().define(spec)
+        spec.input("crystal", valid_type=STRUCTURE_TYPES, help="Reference crystal, 3-D periodic (Å).")
+        spec.inputs["parameters"].required = True
+        spec.inputs["parameters"].validator = _validate_polycrystal_parameters
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.polycrystal"
+        spec.output("structure", valid_type=LargeStructureData,
+                    help="The polycrystal (Å), per-atom array `grain` (grain ID, 1-based).")
+        spec.output("report", valid_type=orm.Dict, help="Build report: grains, removed atoms, composition.")
+        spec.output("atomsk", valid_type=orm.SinglefileData,
+                    help="Atomsk parameter file of the grains used (Å, degrees): rebuilds the structure.")
+        spec.default_output_node = "report"
+
+    def write_inputs(self, folder) -> list[tuple]:
+        return structure_copy(self.inputs.crystal, folder, runner.CRYSTAL)
+
+
+#: Arrays of a ``gamma`` input read as per-atom γ, in order (``per_atom``: bzs.job.grade of a structure).
+GAMMA_ARRAYS = ("per_atom", "gamma")
+
+
+def _validate_interfaces_parameters(parameters: orm.Dict, _) -> str | None:
+    params = parameters.get_dict()
+    allowed = list(runner.INTERFACES_KEYS)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        return f"unknown parameter(s) {unknown}; allowed: {allowed}"
+    for key in ("boundary_cutoff", "slice_thickness", "slice_position"):
+        if key in params and not _is_number(params[key]):
+            return f"`{key}` must be a number, got {params[key]!r}"
+    for key in ("shells", "slice_axis"):
+        if key in params and (isinstance(params[key], bool) or not isinstance(params[key], int)):
+            return f"`{key}` must be an integer, got {params[key]!r}"
+    if params.get("slice_axis", 2) not in (0, 1, 2):
+        return f"`slice_axis` must be 0, 1 or 2 (the cell vector normal to the slice), got {params['slice_axis']}"
+    return None
+
+
+def _validate_gamma(gamma: orm.ArrayData, _) -> str | None:
+    names = gamma.get_arraynames()
+    if not any(name in names for name in GAMMA_ARRAYS):
+        return (f"`gamma` has arrays {sorted(names)} but no per-atom γ ({list(GAMMA_ARRAYS)}); pass the `gamma` "
+                "output of bzs.job.grade run on this structure (it writes `per_atom` for a structure)")
+    return None
+
+
+class InterfaceAnalysisCalculation(RunnerCalculation):
+    """Grain-boundary versus grain-interior analysis of a (relaxed) polycrystal as a job
+    (:func:`aiida_bzs.analysis.grain_interfaces.interface_analysis`: one neighbour search, seconds
+    at 310k atoms). A boundary atom has an atom of another grain within ``boundary_cutoff``.
+
+    ``structure``: the polycrystal (LargeStructureData or StructureData, Å). ``grains`` (optional):
+    a LargeStructureData whose ``grain`` array gives each atom's grain, in the same atom order —
+    typically the as-built structure of ``bzs.job.polycrystal``, since a relaxation output need not
+    carry the array; without it the structure's own ``grain`` array is used. ``gamma`` (optional):
+    per-atom extrapolation grade γ (dimensionless), the ``gamma`` output of ``bzs.job.grade`` on
+    this structure (array ``per_atom``). ``parameters`` (optional): ``boundary_cutoff`` (Å, default
+    3.8, the Ba–S shell), ``shells`` (widen the layer, default 1), ``slice_axis`` (0–2, default 2),
+    ``slice_thickness`` (Å, default 5), ``slice_position`` (fraction of the cell, default 0.5).
+    No grain IDs, or a ``grains``/``gamma`` with another atom count, give exit 410 naming it.
+
+    Outputs ``summary`` (Dict: atoms, boundary fraction, and per set — boundary, interior, all —
+    composition, S/Zr, Zr and Ba CN histograms and means, Zr–S bond length (Å), γ statistics),
+    ``arrays`` (ArrayData per atom: ``is_boundary``, ``grain``, ``zr_cn``, ``ba_cn`` (−1 for other
+    elements), ``zr_s_length`` (Å, NaN for other elements), ``gamma``) and ``plots``
+    (SinglefileData PNGs: ``interfaces`` — CN and γ histograms —, ``slice_grain`` and, with γ,
+    ``slice_gamma``).
+    """
+
+    TASK = "interfaces"
+    EXTRA_RETRIEVE = (runner.INTERFACES_PNG, runner.SLICE_GRAIN_PNG, runner.SLICE_GAMMA_PNG)
+    #: Wall time (s): the analysis of 310k atoms takes seconds, the figures tens of seconds.
+    DEFAULT_WALLTIME = 1800
+
+    @classmethod
+    def define(cls, spec):
+        """Structure, optional grain IDs and γ, analysis parameters."""
+        super().define(spec)
+        spec.input("structure", valid_type=STRUCTURE_TYPES, help="The (relaxed) polycrystal (Å).")
+        spec.input("grains", valid_type=LargeStructureData, required=False,
+                   help="Structure whose per-atom `grain` array gives the grains (same atoms, same order).")
+        spec.input("gamma", valid_type=orm.ArrayData, required=False, validator=_validate_gamma,
+                   help="Per-atom γ (array `per_atom`, from bzs.job.grade on the structure).")
+        spec.inputs["parameters"].validator = _validate_interfaces_parameters
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.interfaces"
+        spec.output("summary", valid_type=orm.Dict, help="Boundary vs interior: composition, CN, bonds (Å), γ.")
+        spec.output("arrays", valid_type=orm.ArrayData, help="Per-atom is_boundary, grain, CNs, Zr–S length (Å), γ.")
+        spec.output_namespace("plots", valid_type=orm.SinglefileData, help="Figures, PNG.")
+        spec.output("plots.interfaces", valid_type=orm.SinglefileData, help="CN (and γ) histograms, PNG.")
+        spec.output("plots.slice_grain", valid_type=orm.SinglefileData, help="Slice coloured by grain, PNG.")
+        spec.output("plots.slice_gamma", valid_type=orm.SinglefileData, required=False,
+                    help="Slice coloured by γ (log scale), PNG; only with `gamma`.")
+        spec.default_output_node = "summary"
+
+    def write_inputs(self, folder) -> list[tuple]:
+        entries = structure_copy(self.inputs.structure, folder, runner.STRUCTURE)
+        if "grains" in self.inputs:
+            entries += structure_copy(self.inputs.grains, folder, runner.GRAINS)
+        if "gamma" in self.inputs:
+            gamma = self.inputs.gamma
+            name = next(n for n in GAMMA_ARRAYS if n in gamma.get_arraynames())
+            entries.append((gamma.uuid, f"{name}.npy", runner.GAMMA))  # ArrayData keeps <name>.npy files
         return entries
 
 

@@ -12,11 +12,13 @@ import json
 
 import numpy as np
 from aiida import orm
+from aiida.engine import ExitCode
 from aiida.parsers import Parser
 
 from ..training import dataset as ds
 from ..analysis.ace_parity import DEFINITION
 from ..analysis.extrapolation import RELIABLE_GAMMA
+from ..data.large_structure import LargeStructureData, LargeStructureError
 from ..data.training_set import TrainingSetData
 from ..scripts import job as runner
 
@@ -55,15 +57,25 @@ class RunnerParser(Parser):
     def parse(self, **kwargs):
         """Read the result, then :meth:`build_outputs` → ``self.out``."""
         read = self.read_result()
-        if not isinstance(read, tuple):
+        if isinstance(read, ExitCode):  # an ExitCode is a NamedTuple: test it first
             return read
-        for name, node in self.build_outputs(*read).items():
+        outputs = self.build_outputs(*read)
+        if isinstance(outputs, ExitCode):
+            return outputs
+        for name, node in outputs.items():
             self.out(name, node)
         return None
 
-    def build_outputs(self, summary: dict, arrays: dict) -> dict[str, orm.Data]:
-        """The output nodes of one task."""
+    def build_outputs(self, summary: dict, arrays: dict) -> dict[str, orm.Data] | ExitCode:
+        """The output nodes of one task (or an exit code when a file is missing or unusable)."""
         raise NotImplementedError
+
+    def retrieved_file(self, filename: str) -> orm.SinglefileData | ExitCode:
+        """A retrieved file as a ``SinglefileData``, or ERROR_OUTPUT_MISSING naming it."""
+        if filename not in self.retrieved.base.repository.list_object_names():
+            return self.exit_codes.ERROR_OUTPUT_MISSING.format(filename=filename)
+        content = self.retrieved.base.repository.get_object_content(filename, mode="rb")
+        return orm.SinglefileData(io.BytesIO(content), filename=filename)
 
 
 class ExtrapolationGradeParser(RunnerParser):
@@ -120,3 +132,46 @@ class ExplorationParser(RunnerParser):
         gamma.base.attributes.set("summary", summary)
         return {"candidates": TrainingSetData.from_arrays({k: packed[k] for k in ds.PER_ATOM + ds.PER_STRUCTURE}),
                 "max_gamma": gamma}
+
+
+class PolycrystalParser(RunnerParser):
+    """``structure`` (LargeStructureData with the per-atom ``grain`` array, straight from the
+    runner's arrays: no ``StructureData``), ``report`` (Dict) and ``atomsk`` (the grains' file)."""
+
+    def build_outputs(self, summary, arrays):
+        missing = [k for k in ("cell", "pbc", "numbers", "positions", "grain") if k not in arrays]
+        if missing:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f"{runner.RESULT_NPZ} lacks {missing}")
+        try:
+            structure = LargeStructureData.from_arrays(arrays["cell"], arrays["positions"], numbers=arrays["numbers"],
+                                                       pbc=arrays["pbc"], arrays={"grain": arrays["grain"]})
+        except LargeStructureError as exc:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f"{runner.RESULT_NPZ}: {exc}")
+        if summary.get("n_atoms") != structure.n_atoms:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(
+                message=f"the report counts {summary.get('n_atoms')} atoms, {runner.RESULT_NPZ} holds {structure.n_atoms}")
+        atomsk = self.retrieved_file(runner.POLYCRYSTAL_ATOMSK)
+        if isinstance(atomsk, ExitCode):
+            return atomsk
+        return {"structure": structure, "report": orm.Dict(summary), "atomsk": atomsk}
+
+
+class InterfaceAnalysisParser(RunnerParser):
+    """``summary`` (Dict), per-atom ``arrays`` (ArrayData) and the ``plots`` PNGs."""
+
+    def build_outputs(self, summary, arrays):
+        node = orm.ArrayData()
+        for name, values in arrays.items():
+            node.set_array(name, values)
+        node.base.attributes.set("units", {"zr_s_length": "Å", "gamma": "dimensionless"})
+        node.base.attributes.set("parameters", summary.get("parameters", {}))
+        out = {"summary": orm.Dict(summary), "arrays": node}
+        plots = {"interfaces": runner.INTERFACES_PNG, "slice_grain": runner.SLICE_GRAIN_PNG}
+        if "gamma" in arrays:
+            plots["slice_gamma"] = runner.SLICE_GAMMA_PNG
+        for name, filename in plots.items():
+            plot = self.retrieved_file(filename)
+            if isinstance(plot, ExitCode):
+                return plot
+            out[f"plots.{name}"] = plot
+        return out

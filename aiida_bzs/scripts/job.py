@@ -20,6 +20,18 @@ Tasks (one subcommand each; files are relative to the job's folder):
 ``explore``
     Active-learning exploration with the potential: RSS relaxations and short MD (ASE + pyace),
     candidates with their largest γ.
+``polycrystal``
+    A Voronoi polycrystal of the reference crystal ``crystal.npz`` (random grains, or the grains of
+    an Atomsk parameter file): the structure's arrays, the build report and ``polycrystal.txt``
+    (the Atomsk file of the grains used).
+``interfaces``
+    Grain-boundary versus grain-interior analysis of ``structure.npz`` (grain IDs from
+    ``grains.npz`` or the structure's own ``grain`` array, optional per-atom γ ``gamma.npy``), with
+    CN/γ histograms and slices coloured by grain and by γ.
+
+Structures (``crystal.npz``, ``structure.npz``, ``grains.npz``) are in the layout of a
+``LargeStructureData`` repository file (``cell`` Å, ``pbc``, ``numbers``, ``positions`` Å, per-atom
+arrays), so the CalcJob copies such a node's file as it is.
 
 Every task reads ``parameters.json`` and writes ``result.json`` (summary, timings, warnings) and,
 when it has arrays, ``result.npz``. On bad input it writes ``{"error": {"code", "message"}}`` to
@@ -48,6 +60,20 @@ POTENTIAL_YAML = "potential.yaml"
 ACTIVE_SET = "potential.asi"
 PARITY_PNG = "parity.png"
 STDOUT = "aiida.out"
+CRYSTAL = "crystal.npz"
+STRUCTURE = "structure.npz"
+GRAINS = "grains.npz"
+GAMMA = "gamma.npy"
+POLYCRYSTAL_ATOMSK = "polycrystal.txt"
+INTERFACES_PNG = "interfaces.png"
+SLICE_GRAIN_PNG = "slice_grain.png"
+SLICE_GAMMA_PNG = "slice_gamma.png"
+#: Per-atom arrays read as grain IDs, in order (as :data:`aiida_bzs.analysis.grain_interfaces.GRAIN_ARRAYS`).
+GRAIN_ARRAY_NAMES = ("grain", "grain_id")
+#: Keys of the ``polycrystal`` task's parameters: a random build or an Atomsk file, and the clearance.
+POLYCRYSTAL_KEYS = ("box", "grains", "seed", "atomsk", "clearance")
+#: Keys of the ``interfaces`` task's parameters.
+INTERFACES_KEYS = ("boundary_cutoff", "shells", "slice_axis", "slice_thickness", "slice_position")
 
 
 class JobInputError(ValueError):
@@ -67,6 +93,55 @@ def _read_packed(path: str | Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise JobInputError(f"{path.name} is missing from the job folder")
     return from_npz_bytes(path.read_bytes())
+
+
+def _read_structure(path: str | Path, what: str):
+    """ASE ``Atoms`` (with every per-atom array) of a structure file in ``LargeStructureData``'s layout."""
+    from ase import Atoms
+
+    path = Path(path)
+    if not path.exists():
+        raise JobInputError(f"{path.name} ({what}) is missing from the job folder")
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    missing = [k for k in ("cell", "numbers", "positions") if k not in arrays]
+    if missing:
+        raise JobInputError(f"{path.name} ({what}) has no {missing} array(s): not a structure file")
+    atoms = Atoms(numbers=arrays.pop("numbers"), positions=arrays.pop("positions"), cell=arrays.pop("cell"),
+                  pbc=arrays.pop("pbc", True))
+    for name, values in arrays.items():
+        if values.ndim and len(values) == len(atoms):
+            atoms.new_array(name, values)
+    return atoms
+
+
+def _grain_array(arrays) -> np.ndarray | None:
+    """The grain IDs among per-atom ``arrays`` (``grain``, else ``grain_id``), or None."""
+    name = next((key for key in GRAIN_ARRAY_NAMES if key in arrays), None)
+    return None if name is None else np.asarray(arrays[name])
+
+
+def _check_keys(params: dict, allowed: tuple[str, ...], task: str) -> None:
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise JobInputError(f"unknown parameter(s) {unknown} for {task}; allowed: {list(allowed)}")
+
+
+def json_safe(value):
+    """``value`` with numpy scalars/arrays as Python numbers/lists and NaN/inf as None (for a Dict)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def _calculator(active_set: bool):
@@ -212,7 +287,106 @@ def task_explore(params: dict) -> tuple[dict, dict]:
     return {"n_candidates": len(candidates), "max_gamma": float(gamma.max()), "seed": seed}, out
 
 
-TASKS = {"grade": task_grade, "parity": task_parity, "analyse": task_analyse, "explore": task_explore}
+def task_polycrystal(params: dict) -> tuple[dict, dict]:
+    """Voronoi polycrystal of ``crystal.npz``: ``{box (Å), grains, seed}`` (random seeds and
+    orientations) or ``{atomsk (file text), seed (for its random lines)}``, plus ``clearance`` (Å).
+
+    Writes ``polycrystal.txt`` (Atomsk file of the grains used: rebuilds the same structure).
+    Arrays: ``cell`` (Å), ``pbc``, ``numbers``, ``positions`` (Å), ``grain`` (1-based ID per atom).
+    Summary: the build report of :func:`~aiida_bzs.structures.polycrystal.build_polycrystal`.
+    """
+    from ..structures.polycrystal import (
+        DEFAULT_CLEARANCE,
+        build_polycrystal,
+        random_spec,
+        read_atomsk,
+        write_atomsk,
+    )
+
+    _check_keys(params, POLYCRYSTAL_KEYS, "polycrystal")
+    crystal = _read_structure(CRYSTAL, "the reference crystal")
+    seed = params.get("seed")
+    if "atomsk" in params:
+        if "box" in params or "grains" in params:
+            raise JobInputError("give either `atomsk` (an Atomsk parameter file) or `box` and `grains`, not both")
+        text = str(params["atomsk"])
+        spec = read_atomsk(text if "\n" in text else text + "\n", seed=seed)  # one line would read as a path
+    else:
+        if "box" not in params or "grains" not in params:
+            raise JobInputError("give `box` ([X, Y, Z] Å) and `grains` (count), or `atomsk` (the file's text)")
+        spec = random_spec(params["box"], params["grains"], seed)
+    clearance = params.get("clearance", DEFAULT_CLEARANCE)
+    atoms, report = build_polycrystal(crystal, spec, clearance=clearance, progress=spec.n_grains > 1)
+    write_atomsk(spec, POLYCRYSTAL_ATOMSK)
+    arrays = {"cell": np.asarray(atoms.cell[:], dtype=float), "pbc": np.asarray(atoms.pbc, dtype=bool),
+              "numbers": atoms.numbers.astype(np.int16), "positions": atoms.positions,
+              "grain": atoms.arrays["grain"].astype(np.int32)}
+    report["seed"] = seed
+    report["source"] = "atomsk" if "atomsk" in params else "random"
+    return json_safe(report), arrays
+
+
+def task_interfaces(params: dict) -> tuple[dict, dict]:
+    """Boundary vs interior analysis of ``structure.npz`` (see
+    :func:`~aiida_bzs.analysis.grain_interfaces.interface_analysis`) and its figures.
+
+    Grain IDs: the ``grain`` (or ``grain_id``) array of ``grains.npz`` when present (same atom
+    order), else the structure's own. γ: ``gamma.npy`` (one value per atom) when present.
+    Parameters: ``boundary_cutoff`` (Å), ``shells``, ``slice_axis`` (0–2), ``slice_thickness`` (Å),
+    ``slice_position`` (fraction of the cell). Writes ``interfaces.png``, ``slice_grain.png`` and,
+    with γ, ``slice_gamma.png``. Arrays: per atom ``is_boundary``, ``grain``, ``zr_cn``, ``ba_cn``,
+    ``zr_s_length`` (Å), ``gamma``.
+    """
+    from ..analysis.grain_interfaces import (
+        BOUNDARY_CUTOFF,
+        SLICE_THICKNESS,
+        interface_analysis,
+        plot_interfaces,
+        plot_slice,
+    )
+
+    _check_keys(params, INTERFACES_KEYS, "interfaces")
+    atoms = _read_structure(STRUCTURE, "the structure")
+    n_atoms = len(atoms)
+    if Path(GRAINS).exists():
+        with np.load(GRAINS, allow_pickle=False) as npz:
+            grain = _grain_array({name: npz[name] for name in GRAIN_ARRAY_NAMES if name in npz.files})
+            n_grains_atoms = len(npz["numbers"]) if "numbers" in npz.files else None
+        if grain is None:
+            raise JobInputError(f"the `grains` structure has no per-atom grain IDs (looked for arrays "
+                                f"{list(GRAIN_ARRAY_NAMES)}); pass the as-built polycrystal of bzs.job.polycrystal")
+        if len(grain) != n_atoms:
+            raise JobInputError(
+                f"atom count mismatch: `grains` has {n_grains_atoms if n_grains_atoms is not None else len(grain)} "
+                f"atoms, `structure` has {n_atoms}; `grains` must be the same polycrystal, atoms in the same order "
+                "(e.g. the as-built structure a relaxation started from)")
+    else:
+        grain = _grain_array(atoms.arrays)
+        if grain is None:
+            raise JobInputError(f"no grain IDs: the structure has no per-atom {list(GRAIN_ARRAY_NAMES)} array and no "
+                                "`grains` input was given; pass `grains` (the as-built polycrystal, same atom order)")
+    gamma = None
+    if Path(GAMMA).exists():
+        gamma = np.load(GAMMA, allow_pickle=False)
+        if gamma.ndim != 1 or len(gamma) != n_atoms:
+            raise JobInputError(f"atom count mismatch: `gamma` has {gamma.shape[0] if gamma.ndim else 0} values "
+                                f"(shape {gamma.shape}), `structure` has {n_atoms} atoms; give the per-atom γ of "
+                                "this structure (bzs.job.grade on it)")
+    result = interface_analysis(atoms, grain, gamma, boundary_cutoff=params.get("boundary_cutoff", BOUNDARY_CUTOFF),
+                                shells=params.get("shells", 1))
+    plot_interfaces(result, INTERFACES_PNG)
+    axis, thickness = int(params.get("slice_axis", 2)), params.get("slice_thickness", SLICE_THICKNESS)
+    position = float(params.get("slice_position", 0.5))
+    plot_slice(atoms, result.grain, SLICE_GRAIN_PNG, axis=axis, thickness=thickness, position=position,
+               label="grain")
+    if gamma is not None:
+        plot_slice(atoms, result.gamma, SLICE_GAMMA_PNG, axis=axis, thickness=thickness, position=position,
+                   label="extrapolation grade γ", log=True)
+    return json_safe(result.summary()), result.to_arrays()
+
+
+TASKS = {"grade": task_grade, "parity": task_parity, "analyse": task_analyse, "explore": task_explore,
+         "polycrystal": task_polycrystal, "interfaces": task_interfaces}
 
 
 def run(task: str, folder: str | Path = ".") -> int:
