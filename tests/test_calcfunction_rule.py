@@ -27,7 +27,8 @@ def test_the_jobs_table_names_registered_calcjobs():
 
     registered = _registered()
     jobs = re.findall(r"^\| `(bzs\.job\.\w+)` \| `(\w+)` \|", DOC.read_text(), flags=re.M)
-    assert len(jobs) == 4
+    runner_jobs = {name for name in registered if name.startswith("bzs.job.")}
+    assert {name for name, _ in jobs} == runner_jobs  # every runner job has a row, and only those
     for name, cls in jobs:
         assert issubclass(registered[name], CalcJob) and registered[name].__name__ == cls
 

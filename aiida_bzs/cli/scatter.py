@@ -148,5 +148,5 @@ def _print_table(node, nodes, results) -> None:
         click.echo(
             f"{label:<20} {meta.get('n_atoms', 0):>8} {meta.get('device', '?'):>6} "
             f"{meta.get('compute_time_s', 0):>8.2f} {rwp['xrd']:>8} {rwp['pdf']:>8} "
-            f"{(f'{size:.2f}' if size else '-'):>11}"
+            f"{(f'{size:.2f}' if size else ('window' if scherrer.get(label, {}).get('window_limited') else '-')):>11}"
         )

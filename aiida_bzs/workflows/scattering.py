@@ -213,6 +213,15 @@ class ScatteringWorkChain(WorkChain):
         settings = {"wavelength": self.inputs.xrd["wavelength"]}
         if "scherrer" in self.inputs:
             settings.update(self.inputs.scherrer.get_dict())
+        limited = {}
+        for label in self.inputs.structures:
+            meta = self.ctx[f"calc_{label}"].outputs.output_parameters
+            if meta.get("mode") == "periodic":
+                limited[label] = (f"periodic mode: the peak width is set by the real-space window (rcut "
+                                  f"{meta.get('rcut')} Å), not by the crystallite; use the finite (Debye) mode")
+        if limited:
+            settings["window_limited"] = limited
+            self.report(f"no Scherrer size for {', '.join(sorted(limited))}: periodic mode, window-limited peaks")
         self.out("scherrer", scherrer_sizes(orm.Dict(settings), **self.ctx.xrd))
 
     def has_measured(self):

@@ -60,3 +60,8 @@ def test_scatter_periodic_warns_in_the_cli_and_the_report(bzs_code, crystal_file
     # the workchain's report (echoed on the console; stored in the node's log where a profile keeps logs)
     assert "ScatteringWorkChain|inspect_calculations]: warning: crystal: periodic-mode cutoff" in result.output
     assert Progress(workchain, tty=False).counts() == (1, 0)
+    # its peak width is the window's, not the crystallite's: no Scherrer size, flagged (issue #15 item 3)
+    scherrer = workchain.outputs.scherrer["crystal"]
+    assert scherrer["window_limited"] is True and scherrer["size_nm"] is None and scherrer["size"] is None
+    assert "periodic mode" in scherrer["note"] and scherrer["fwhm"] > 0
+    assert "no Scherrer size for crystal: periodic mode" in result.output

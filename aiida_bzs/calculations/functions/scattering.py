@@ -119,9 +119,13 @@ def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
     """Scherrer domain size (Å, nm) of the main peak of each 2θ pattern, keyed by its label.
 
     ``settings``: wavelength (Å), two_theta_min/two_theta_max (degrees: the peak window), k
-    (default 0.9), instrumental_fwhm (degrees). A pattern without a clear peak gets an ``error``.
+    (default 0.9), instrumental_fwhm (degrees), ``window_limited`` {label: why}: patterns whose peak
+    width is set by a real-space window (the periodic mode's cutoff), not by the crystallite — they
+    get their peak position and FWHM but no size (``size``/``size_nm`` None, ``window_limited``
+    true and the reason). A pattern without a clear peak gets an ``error``.
     """
     s = settings.get_dict()
+    limited = s.get("window_limited") or {}
     out = {}
     for label, node in patterns.items():
         _, x, y = _xy(node)
@@ -133,6 +137,8 @@ def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
             )
         except AnalysisInputError as exc:
             out[label] = {"error": str(exc)}
+        if label in limited:
+            out[label].update(size=None, size_nm=None, window_limited=True, note=limited[label])
     return orm.Dict(out)
 
 
