@@ -141,7 +141,8 @@ class ScatteringWorkChain(WorkChain):
             else:
                 preset[section] = values
         builder = cls.get_builder()
-        builder.structures = dict(structures)
+        if structures:  # a workchain that makes the structures itself passes {} and sets them later
+            builder.structures = dict(structures)
         if code is not None:
             builder.code = load_code(code)
         if gpu_code is not None:
