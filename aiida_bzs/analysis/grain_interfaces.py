@@ -432,8 +432,9 @@ def plot_slice(
     ax = fig.subplots()
     size = float(np.clip(3e4 / max(len(inside), 1), 0.2, 12.0))
     if np.issubdtype(data.dtype, np.integer) or data.dtype == bool:
-        # colour = grain ID mod 20: a grain keeps its colour in every slice of the same structure
-        ax.scatter(*xy.T, c=data.astype(np.int64) % 20, cmap="tab20", vmin=-0.5, vmax=19.5, s=size,
+        # colour = 7 × grain ID mod 20: a grain keeps its colour in every slice, and neighbouring IDs do
+        # not get the light/dark pairs tab20 lists side by side
+        ax.scatter(*xy.T, c=(7 * data.astype(np.int64)) % 20, cmap="tab20", vmin=-0.5, vmax=19.5, s=size,
                    linewidths=0, rasterized=True)
         title = f"{label or 'grain'} ({len(np.unique(data))} in the slice)"
     else:
