@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from aiida import orm
-from aiida.common.exceptions import NotExistent
 from ase.build import make_supercell
 
 from aiida_bzs.calculations.functions.gb_energy import EV_PER_A2_IN_J_PER_M2
@@ -45,14 +44,6 @@ def test_parity_rows_off_stoichiometry_and_missing_values():
     assert rows[0]["e_gbf_dft"] == pytest.approx(0.0)
 
 
-@pytest.fixture(scope="module")
-def stand_in_pw(bzs_computer):
-    """A pw.x code that is never run: builders and launch refusals need no executable."""
-    try:
-        return orm.load_code(f"stand-in-pw@{bzs_computer.label}")
-    except NotExistent:
-        return orm.InstalledCode(label="stand-in-pw", computer=bzs_computer, filepath_executable="/bin/false",
-                                 default_calc_job_plugin="quantumespresso.pw").store()
 
 
 def _cells():

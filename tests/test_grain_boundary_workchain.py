@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from aiida_bzs.calculations.functions.gb_energy import (EV_PER_A2_IN_J_PER_M2, M
 from aiida_bzs.workflows.grain_boundary import (BoundaryInputError, normalise_boundaries, translation_grid,
                                                 validate_parameters)
 
-MD_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "md"
 UNIT = {"Ba": 1, "Zr": 1, "S": 3}
 
 
@@ -111,26 +109,8 @@ def test_cli_helpers():
 
 
 # -- builder and launch refusals (a profile, no run) ----------------------------------------------
-@pytest.fixture
-def lmp_code(bzs_code):
-    from aiida_bzs.common.codes import pace_plugin_dir
-
-    if not (pace_plugin_dir() / "paceplugin.so").is_file():
-        pytest.skip("pair_style pace plugin not built; run ./setup.sh (scripts/build_lammps_pace.sh)")
-    return bzs_code("lmp", with_mpi=False)
 
 
-def _potential(asi: bool):
-    from aiida_bzs.data.ace_potential import AcePotentialData
-
-    return AcePotentialData.get_or_create(MD_FIXTURES / "tiny.yaml", yace=MD_FIXTURES / "tiny.yace",
-                                          asi=MD_FIXTURES / "tiny.asi" if asi else None)
-
-
-@pytest.fixture
-def tiny_potential_asi(aiida_profile):
-    """The tiny Ba/S/Zr test potential (a toy: energies are not BaZrS3's) with its active set."""
-    return _potential(asi=True)
 
 
 def test_builder_records_the_protocol(lmp_code, tiny_potential_asi):

@@ -22,25 +22,10 @@ from aiida_bzs.data.large_structure import LargeStructureData
 from aiida_bzs.structures.crystal import pnma_crystal
 from aiida_bzs.structures.distort import make_supercell
 
-MD_FIXTURES = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "md"
 
 
-@pytest.fixture
-def lmp_code(bzs_code):
-    """The venv's serial ``lmp`` with the pace plugin (as tests/md/conftest.py; skips when not built)."""
-    from aiida_bzs.common.codes import pace_plugin_dir
-
-    if not (pace_plugin_dir() / "paceplugin.so").is_file():
-        pytest.skip("pair_style pace plugin not built; run ./setup.sh (scripts/build_lammps_pace.sh)")
-    return bzs_code("lmp", with_mpi=False)
 
 
-@pytest.fixture
-def tiny_potential(aiida_profile):
-    """The stable tiny Ba/S/Zr ACE potential (tests/fixtures/md)."""
-    from aiida_bzs.data.ace_potential import AcePotentialData
-
-    return AcePotentialData.get_or_create(MD_FIXTURES / "tiny.yaml", yace=MD_FIXTURES / "tiny.yace")
 
 
 @pytest.fixture

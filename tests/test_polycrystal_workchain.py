@@ -3,30 +3,14 @@ boundary chemistry, and XRD broadening with grain count."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-MD_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "md"
 
 
-@pytest.fixture
-def lmp_code(bzs_code):
-    from aiida_bzs.common.codes import pace_plugin_dir
-
-    if not (pace_plugin_dir() / "paceplugin.so").is_file():
-        pytest.skip("pair_style pace plugin not built; run ./setup.sh (scripts/build_lammps_pace.sh)")
-    return bzs_code("lmp", with_mpi=False)
 
 
-@pytest.fixture
-def tiny_potential_asi(aiida_profile):
-    """The tiny Ba/S/Zr test potential (a toy: energies are not BaZrS3's) with its active set."""
-    from aiida_bzs.data.ace_potential import AcePotentialData
-
-    return AcePotentialData.get_or_create(MD_FIXTURES / "tiny.yaml", yace=MD_FIXTURES / "tiny.yace",
-                                          asi=MD_FIXTURES / "tiny.asi")
 
 
 @pytest.fixture

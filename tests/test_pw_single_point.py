@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from aiida import orm
-from aiida.common.exceptions import NotExistent
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 from ase import Atoms
 
@@ -23,14 +21,6 @@ from aiida_bzs.workflows.protocols import (
 from aiida_bzs.workflows.pw_inputs import DEFAULT_WALLTIME, get_pw_builder
 
 
-@pytest.fixture(scope="module")
-def stand_in_pw(bzs_computer):
-    """A pw.x code that is never run: builders need no executable."""
-    try:
-        return orm.load_code(f"stand-in-pw@{bzs_computer.label}")
-    except NotExistent:
-        return orm.InstalledCode(label="stand-in-pw", computer=bzs_computer, filepath_executable="/bin/false",
-                                 default_calc_job_plugin="quantumespresso.pw").store()
 
 
 def test_protocols_exist():

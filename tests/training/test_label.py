@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from aiida import orm
-from aiida.common.exceptions import NotExistent
 from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 from aiida.manage.caching import enable_caching
@@ -79,14 +78,6 @@ def label_inputs(code, family, structures, **extra):
     return inputs
 
 
-@pytest.fixture(scope="module")
-def stand_in_pw(bzs_computer):
-    """A pw.x code that is never run: builders and launch refusals need no executable."""
-    try:
-        return orm.load_code(f"stand-in-pw@{bzs_computer.label}")
-    except NotExistent:
-        return orm.InstalledCode(label="stand-in-pw", computer=bzs_computer, filepath_executable="/bin/false",
-                                 default_calc_job_plugin="quantumespresso.pw").store()
 
 
 def test_builder_records_every_number_on_the_node(aiida_profile, stand_in_pw, pseudo_family):
