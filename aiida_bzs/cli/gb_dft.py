@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .gb_energy import _fmt, parse_chemical_potentials
+from .gb_energy import _fmt, parse_chemical_potentials, show_table_and_plot
 from .utils import launch, with_profile
 
 
@@ -81,18 +81,7 @@ def cmd_gb_dft(grain_boundary, code_label, protocol, labels, pseudo_family, num_
             num_mpiprocs=num_mpiprocs, pseudo_family=pseudo_family)
     except (ValueError, ProtocolOverrideError, PseudoFamilyError) as exc:
         raise click.ClickException(str(exc)) from exc
-    process = launch(builder, submit, check=False)
-    if process is None:
-        return
-    if "table" in process.outputs:
-        click.echo(format_parity(process.outputs.table.get_dict()))
-    if plot_file is not None and "plot" in process.outputs:
-        plot_file.write_bytes(process.outputs.plot.get_content(mode="rb"))
-        click.echo(f"plot: {plot_file}")
-    click.echo(f"{process.process_label} pk {process.pk}")
-    if not process.is_finished_ok:
-        raise click.ClickException(f"{process.process_label} pk {process.pk} failed: [{process.exit_status}] "
-                                   f"{process.exit_message}; see `verdi process report {process.pk}`")
+    show_table_and_plot(launch(builder, submit, check=False), format_parity, plot_file)
 
 
 def _attach() -> None:

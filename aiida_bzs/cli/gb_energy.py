@@ -117,11 +117,17 @@ def cmd_gb_energy(potential, protocol, sigmas, low_angle, crystal, grain_thickne
         run["lammps"]["code"], potential_node, crystal=crystal_node, protocol=protocol, overrides=overrides,
         boundaries=boundaries or None, options=run["lammps"]["metadata"]["options"], num_mpiprocs=num_mpiprocs)
     builder.relax.allow_unusable_potential = orm.Bool(allow_unusable)
-    process = launch(builder, submit, check=False)
+    show_table_and_plot(launch(builder, submit, check=False), format_table, plot_file)
+
+
+def show_table_and_plot(process, formatter, plot_file: Path | None) -> None:
+    """After a `gb` run: print its ``table`` output with ``formatter``, write its ``plot`` PNG to
+    ``plot_file``, name the process; a failed process becomes one error line (after what it did output).
+    ``process`` None (submitted to the daemon): nothing to show yet."""
     if process is None:
         return
     if "table" in process.outputs:
-        click.echo(format_table(process.outputs.table.get_dict()))
+        click.echo(formatter(process.outputs.table.get_dict()))
     if plot_file is not None and "plot" in process.outputs:
         plot_file.write_bytes(process.outputs.plot.get_content(mode="rb"))
         click.echo(f"plot: {plot_file}")
