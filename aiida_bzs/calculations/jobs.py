@@ -11,9 +11,9 @@ turn its files into nodes.
 
 Inputs reach the folder without decoding big nodes in the daemon: a ``TrainingSetData`` or
 ``LargeStructureData`` repository file is copied as is (``local_copy_list``); only a
-``StructureData`` or ``TrajectoryData`` is packed here.
-(:func:`frames_copy`, for the tasks that read a packed set, still unpacks a ``LargeStructureData``;
-:func:`structure_copy`, for the polycrystal tasks, copies its file.)
+``StructureData`` or ``TrajectoryData`` is packed here. (:func:`frames_copy`, for the tasks that
+read frames, and :func:`structure_copy`, for the polycrystal tasks, both copy a
+``LargeStructureData``'s file; the runner reads it for ``grade`` and ``analyse`` as a one-frame set.)
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
-from ..training import dataset as ds
 from ..common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure
 from ..data.ace_potential import FILENAMES as POTENTIAL_FILES
 from ..data.ace_potential import AcePotentialData
 from ..data.large_structure import LargeStructureData
 from ..data.training_set import TrainingSetData
 from ..scripts import job as runner
+from ..training import dataset as ds
 
 #: Wall time (s) of a job when neither the caller nor a protocol gives one.
 DEFAULT_WALLTIME = 3600
@@ -56,13 +56,14 @@ def _pack_trajectory(trajectory: orm.TrajectoryData) -> dict[str, np.ndarray]:
 
 
 def frames_copy(node, folder, filename: str = runner.FRAMES) -> list[tuple]:
-    """Put ``node`` into the job folder as a packed set named ``filename``.
+    """Put ``node``'s frames into the job folder as ``filename``, for the runner's ``_read_frames``.
 
-    A ``TrainingSetData`` is copied from its repository; a ``LargeStructureData``,
-    ``StructureData`` or ``TrajectoryData`` is packed (one frame, or one per trajectory step).
+    A ``TrainingSetData`` (a packed set) or a ``LargeStructureData`` (one structure in its own
+    layout; nothing decoded here, whatever its size) is copied from its repository as it is; a
+    ``StructureData`` or ``TrajectoryData`` is packed here (one frame, or one per trajectory step).
     Returns the ``local_copy_list`` entries (empty when the file was written here).
     """
-    if isinstance(node, TrainingSetData):
+    if isinstance(node, (TrainingSetData, LargeStructureData)):
         return [(node.uuid, node.FILENAME, filename)]
     if isinstance(node, orm.TrajectoryData):
         arrays = _pack_trajectory(node)

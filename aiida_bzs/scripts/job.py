@@ -10,13 +10,14 @@ Tasks (one subcommand each; files are relative to the job's folder):
 
 ``grade``
     Per-atom extrapolation grade γ of every frame of ``frames.npz`` (a packed set, see
-    :mod:`aiida_bzs.training.dataset`) with ``potential.yaml`` + ``potential.asi``.
+    :mod:`aiida_bzs.training.dataset`, or one structure in ``LargeStructureData``'s layout) with
+    ``potential.yaml`` + ``potential.asi``.
 ``parity``
     The potential's energies (eV/atom, cohesive) and forces (eV/Å) on a labelled ``dataset.npz``
     against the reference labels, with RMSE/MAE (meV/atom, meV/Å) and a parity plot.
 ``analyse``
     The study's standard structure analysis (density, CN, bond lengths, g(r), angles, contacts)
-    of the one structure in ``frames.npz``.
+    of the one structure in ``frames.npz`` (either layout, as for ``grade``).
 ``explore``
     Active-learning exploration with the potential: RSS relaxations and short MD (ASE + pyace),
     candidates with their largest γ.
@@ -31,7 +32,9 @@ Tasks (one subcommand each; files are relative to the job's folder):
 
 Structures (``crystal.npz``, ``structure.npz``, ``grains.npz``) are in the layout of a
 ``LargeStructureData`` repository file (``cell`` Å, ``pbc``, ``numbers``, ``positions`` Å, per-atom
-arrays), so the CalcJob copies such a node's file as it is.
+arrays), so the CalcJob copies such a node's file as it is. ``frames.npz`` (``grade``, ``analyse``)
+may be either a packed set or such a structure file: :func:`_read_frames` tells them apart by their
+arrays, so a 600k-atom ``LargeStructureData`` is never decoded or re-packed in the daemon.
 
 Every task reads ``parameters.json`` and writes ``result.json`` (summary, timings, warnings) and,
 when it has arrays, ``result.npz``. On bad input it writes ``{"error": {"code", "message"}}`` to
@@ -86,13 +89,52 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _read_packed(path: str | Path) -> dict[str, np.ndarray]:
-    from ..training.dataset import from_npz_bytes
+#: Arrays of a structure file in ``LargeStructureData``'s layout that :func:`_read_frames` needs.
+STRUCTURE_ARRAYS = ("cell", "numbers", "positions")
+
+
+def _read_frames(path: str | Path) -> dict[str, np.ndarray]:
+    """The packed set (:mod:`aiida_bzs.training.dataset`) in ``path``, which holds either
+
+    - a packed set (``natoms``, ``cells``, …: a ``TrainingSetData`` file, or the frames the CalcJob
+      packed from a ``StructureData`` or ``TrajectoryData``), or
+    - one structure in ``LargeStructureData``'s layout (``cell`` Å, ``pbc``, ``numbers``,
+      ``positions`` Å, per-atom arrays): the node's repository file, copied as it is.
+
+    A structure becomes a one-frame set with exactly the arrays the daemon's ``pack`` of its
+    ``Atoms`` gave (int16 numbers, float positions and cell, no labels, config type ``unknown``);
+    its other per-atom arrays (``grain``, ``masses``, …) are not read, as ``pack`` dropped them.
+    """
+    from ..training.dataset import PER_ATOM, PER_STRUCTURE, UNKNOWN_CONFIG_TYPE
 
     path = Path(path)
     if not path.exists():
         raise JobInputError(f"{path.name} is missing from the job folder")
-    return from_npz_bytes(path.read_bytes())
+    with np.load(path, allow_pickle=False) as npz:
+        files = set(npz.files)
+        if "natoms" in files:
+            missing = [key for key in PER_ATOM + PER_STRUCTURE if key not in files]
+            if missing:
+                raise JobInputError(f"{path.name} is a packed set without {missing}")
+            return {key: npz[key] for key in PER_ATOM + PER_STRUCTURE}
+        missing = [key for key in STRUCTURE_ARRAYS if key not in files]
+        if missing:
+            raise JobInputError(f"{path.name} has neither a packed set's arrays (natoms, cells, …) nor a "
+                                f"structure's: no {missing} array(s)")
+        numbers = np.asarray(npz["numbers"]).reshape(-1).astype(np.int16)
+        positions = np.asarray(npz["positions"], dtype=float)
+        cell = np.asarray(npz["cell"], dtype=float)
+        pbc = np.broadcast_to(np.asarray(npz["pbc"], dtype=bool) if "pbc" in files else True, (3,))
+    n_atoms = len(numbers)
+    if positions.shape != (n_atoms, 3) or cell.shape != (3, 3) or n_atoms == 0:
+        raise JobInputError(f"{path.name}: positions {positions.shape}, cell {cell.shape} and {n_atoms} atomic "
+                            "numbers do not make a structure (N×3 positions, a 3×3 cell, N ≥ 1 numbers)")
+    return {
+        "numbers": numbers, "positions": positions, "forces": np.full((n_atoms, 3), np.nan),
+        "natoms": np.array([n_atoms], dtype=np.int64), "cells": cell.reshape(1, 3, 3),
+        "pbc": pbc.reshape(1, 3).copy(), "energy": np.full(1, np.nan), "stress": np.full((1, 6), np.nan),
+        "config_type": np.array([UNKNOWN_CONFIG_TYPE]), "source_uuid": np.array([""]),
+    }
 
 
 def _read_structure(path: str | Path, what: str):
@@ -171,10 +213,10 @@ def _progress(label: str, total: int):
 def task_grade(params: dict) -> tuple[dict, dict]:
     """γ per atom of every frame: ``max_gamma``, ``mean_gamma``, fractions above 2 and 5 per frame;
     ``per_atom`` (concatenated, frame order) when ``params['per_atom']``."""
-    from ..training.dataset import unpack
     from ..analysis.extrapolation import RELIABLE_GAMMA, per_atom_gamma
+    from ..training.dataset import unpack
 
-    arrays = _read_packed(FRAMES)
+    arrays = _read_frames(FRAMES)
     images = unpack(arrays)
     calc = _calculator(active_set=True)
     per_atom, rows = [], []
@@ -208,10 +250,16 @@ def task_grade(params: dict) -> tuple[dict, dict]:
 
 def task_parity(params: dict) -> tuple[dict, dict]:
     """Parity of the potential on the labelled set: arrays of :func:`predict_parity`, metrics and plot."""
-    from ..analysis.ace_parity import DEFINITION, parity_figure, parity_metrics, parity_metrics_by_group, predict_parity
+    from ..analysis.ace_parity import (
+        DEFINITION,
+        parity_figure,
+        parity_metrics,
+        parity_metrics_by_group,
+        predict_parity,
+    )
     from ..training.dataset import unpack
 
-    arrays = _read_packed(DATASET)
+    arrays = _read_frames(DATASET)
     if not np.isfinite(arrays["energy"]).all():
         raise JobInputError("the dataset has unlabelled structures (no energy): parity needs DFT labels")
     images = unpack(arrays)
@@ -229,12 +277,13 @@ def task_parity(params: dict) -> tuple[dict, dict]:
 
 
 def task_analyse(params: dict) -> tuple[dict, dict]:
-    """Standard analysis of the single structure in ``frames.npz``; outputs as payloads (see
+    """Standard analysis of the single structure in ``frames.npz`` (a one-frame packed set or a
+    ``LargeStructureData`` file, see :func:`_read_frames`); outputs as payloads (see
     :func:`aiida_bzs.analysis.standard.analysis_payloads`)."""
-    from ..training.dataset import unpack
     from ..analysis.standard import analyse_structure, analysis_payloads, parse_bonds
+    from ..training.dataset import unpack
 
-    arrays = _read_packed(FRAMES)
+    arrays = _read_frames(FRAMES)
     if len(arrays["natoms"]) != 1:
         raise JobInputError(f"{FRAMES} holds {len(arrays['natoms'])} structures; the analysis takes one")
     atoms = unpack(arrays)[0]
@@ -253,10 +302,10 @@ def task_analyse(params: dict) -> tuple[dict, dict]:
 
 def task_explore(params: dict) -> tuple[dict, dict]:
     """RSS relaxations and short MD with the potential (ASE + pyace); candidates and their max γ."""
-    from ..training.dataset import pack, unpack
     from ..analysis.extrapolation import per_atom_gamma
-    from ..training.explore import explore
     from ..structures.rss import random_structures
+    from ..training.dataset import pack, unpack
+    from ..training.explore import explore
 
     p = params["explore"]
     seed = int(p["seed"]) + 1000 * int(params.get("generation", 0))
@@ -266,7 +315,7 @@ def task_explore(params: dict) -> tuple[dict, dict]:
     limit = p["md"]["seed_max_atoms"]
     pool = []
     if Path(DATASET).exists():
-        pool = [a for a in unpack(_read_packed(DATASET)) if limit is None or len(a) <= int(limit)]
+        pool = [a for a in unpack(_read_frames(DATASET)) if limit is None or len(a) <= int(limit)]
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(pool), size=min(int(p["md"]["seed_count"]), len(pool)), replace=False) if pool else []
     md_seeds = [pool[i] for i in sorted(picks)]
