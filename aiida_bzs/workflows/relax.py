@@ -23,6 +23,7 @@ from aiida_bzs.md.programme import MIN_DEFAULTS, MdInputError, normalise_stage
 from aiida_bzs.analysis.md_sanity import SanityInputError, normalise_sanity
 from aiida_bzs.calculations.functions.md import relax_summary
 from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES, atoms_from_structure, summarise_structure
+from aiida_bzs.data.large_structure import LargeStructureData
 from aiida_bzs.data.ace_potential import AcePotentialData
 
 from .lammps_base import (SANITY_EXIT_CODES, STAGE_INPUTS, LammpsBaseWorkChain, define_sanity_exit_codes,
@@ -59,6 +60,16 @@ def minimisation_stage(relax_type: str, settings: dict, orthogonal: bool = False
         if key in settings:
             stage[key] = settings[key]
     return normalise_stage(stage)
+
+
+def reference_density(structure) -> float:
+    """Mass density (g/cm³) of the starting structure, the sanity window's reference: a
+    LargeStructureData's stored attribute (no array decoded in the daemon), else computed."""
+    if isinstance(structure, LargeStructureData) and structure.base.attributes.get("density"):
+        return float(structure.base.attributes.get("density"))
+    from aiida_bzs.analysis.density import mass_density
+
+    return mass_density(atoms_from_structure(structure))
 
 
 def validate_inputs(inputs, _ctx=None):
@@ -160,8 +171,7 @@ class RelaxWorkChain(WorkChain):
 
     def setup(self):
         params = self.inputs.parameters.get_dict() if "parameters" in self.inputs else {}
-        atoms = atoms_from_structure(self.inputs.structure)
-        cell = np.asarray(atoms.cell[:])
+        cell = np.asarray(self.inputs.structure.cell)  # the cell only: a 600k-atom structure is not decoded here
         orthogonal = bool(np.allclose(cell - np.diag(np.diag(cell)), 0.0, atol=ORTHOGONAL_TOLERANCE))
         self.ctx.stage = minimisation_stage(self.inputs.relax_type.value, params, orthogonal=orthogonal)
         self.ctx.structure = self.inputs.structure
@@ -171,9 +181,7 @@ class RelaxWorkChain(WorkChain):
         self.ctx.runs = []
         sanity = normalise_sanity(self.inputs.sanity.get_dict() if "sanity" in self.inputs else None)
         if sanity["reference_density"] is None:
-            from aiida_bzs.analysis.density import mass_density
-
-            sanity["reference_density"] = mass_density(atoms)
+            sanity["reference_density"] = reference_density(self.inputs.structure)
         self.ctx.sanity = orm.Dict(sanity)
         _, warning = potential_gate(self.inputs.potential, self.inputs.allow_unusable_potential)
         if warning:
