@@ -49,3 +49,4 @@ from . import grain_boundary  # noqa: E402,F401
 from . import gb_energy  # noqa: E402,F401  (attaches `gb energy` to the gb group)
 from . import gb_dft  # noqa: E402,F401  (attaches `gb dft` to the gb group)
 from . import polycrystal  # noqa: E402,F401
+from . import services  # noqa: E402,F401
