@@ -18,6 +18,15 @@ debyecalculator imports) and "AiiDA" the rest of the CalcJob (submission, upload
 retrieval, parsing, storing). Each figure is the minimum of ``--repeat`` interleaved runs.
 ``--periodic`` adds the periodic mode's compute time on the same cell.
 Prints a table; measured figures are quoted in docs/scattering.md.
+
+    python benchmarks/scattering_cpu.py --chunked 80000 full [--max-memory-gb 3] [--threads 2]
+
+``--chunked`` instead times ``finite_patterns`` (finite mode, preset ``--protocol``) on spheres of
+the study's 8-grain polycrystal (318,868 atoms; the given numbers of atoms nearest the box centre)
+and, for ``full``, on the whole model, each in a fresh process: seconds, peak RSS (VmHWM, reset
+after the build where the kernel allows) and the Q windows and memory forecast from ``meta``
+(docs/scattering.md, "Memory: Q in chunks"). ``--max-memory-gb 0`` leaves the default budget;
+``--max-memory-gb 1000`` forces one window (debyecalculator's own memory use).
 """
 
 from __future__ import annotations
@@ -46,6 +55,84 @@ calc._get_all(atoms)
 """
 
 
+CHUNKED = """
+import json, os, sys, time
+import numpy as np, torch
+import yaml
+from pathlib import Path
+from aiida_bzs.scattering.debye import finite_patterns
+from aiida_bzs.scattering.params import validate_parameters
+from aiida_bzs.structures.crystal import pnma_crystal
+from aiida_bzs.structures.polycrystal import build_polycrystal, read_atomsk
+
+a = json.loads(sys.argv[1])
+torch.set_num_threads(a['threads'])
+raw = yaml.safe_load(Path(a['protocols']).read_text())['protocols'][a['protocol']]['parameters']
+params = validate_parameters({**raw, 'device': 'cpu', 'max_memory_gb': a['max_memory_gb'] or None})
+atoms, _ = build_polycrystal(pnma_crystal(), read_atomsk(a['spec']))
+if a['n'] != 'full':  # the n atoms nearest the box centre, periodic distances
+    box = atoms.cell.lengths()
+    d = atoms.positions - box / 2
+    d -= box * np.round(d / box)
+    atoms = atoms[np.sort(np.argsort(np.einsum('ij,ij->i', d, d))[:int(a['n'])])]
+warm = pnma_crystal().repeat(3)
+finite_patterns(warm.get_chemical_symbols(), warm.positions, params)  # imports, torch start-up
+
+def status(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key + ':'):
+            return int(line.split()[1]) * 1024
+    return 0
+
+try:  # reset the peak RSS to the current RSS (Linux >= 4.0), so that the build's peak is not counted
+    Path('/proc/self/clear_refs').write_text('5')
+except OSError:
+    pass
+base = status('VmRSS')
+start = time.perf_counter()
+last = [start]
+
+def progress(fraction):
+    now = time.perf_counter()
+    if now - last[0] > 60 and fraction > 0:
+        last[0] = now
+        spent = now - start
+        print(f'  {fraction:.1%} of the pair sum after {spent / 60:.1f} min; ~{spent / fraction / 60:.1f} min in all; '
+              f'RSS {status("VmRSS") / 2**30:.2f} GiB, load {os.getloadavg()[0]:.2f}', file=sys.stderr, flush=True)
+
+out = finite_patterns(atoms.get_chemical_symbols(), atoms.positions, params, progress=progress)
+seconds = time.perf_counter() - start
+meta = out['meta']
+print(json.dumps({'n': len(atoms), 'seconds': seconds, 'peak': status('VmHWM'), 'base': base,
+                  'load': os.getloadavg(), **{k: meta[k] for k in ('q_chunks', 'q_chunk_points', 'n_q', 'n_pairs',
+                  'memory_forecast_bytes', 'memory_forecast_unchunked_bytes', 'memory_budget_bytes', 'num_threads')}}))
+"""
+
+
+def chunked_main(args) -> int:
+    """``--chunked``: finite_patterns on spheres of the 8-grain polycrystal and on all of it, one process each."""
+    spec = Path(args.spec)
+    if not spec.is_file():
+        sys.exit(f"{spec}: no Atomsk parameter file (the study's BZS-relaxed-8GB-200box_param.txt)")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    print(f"# finite mode on CPU, {args.threads} torch threads, protocol {args.protocol}, "
+          f"max_memory_gb {args.max_memory_gb or 'default'}", flush=True)
+    print("| atoms | load (1 min, start) | Q windows | forecast GiB (unchunked) | seconds | pairs/s | peak RSS GiB | growth GiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    for n in args.chunked:
+        load = os.getloadavg()[0]
+        job = {"n": n, "threads": args.threads, "protocol": args.protocol, "max_memory_gb": args.max_memory_gb,
+               "spec": str(spec), "protocols": str(ROOT / "aiida_bzs/workflows/protocols/scattering.yaml")}
+        done = subprocess.run([sys.executable, "-c", CHUNKED, json.dumps(job)], stdout=subprocess.PIPE, text=True,
+                              env=env, check=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"| {r['n']:,} | {load:.2f} | {r['q_chunks']} × {r['q_chunk_points']} | "
+              f"{r['memory_forecast_bytes'] / 2**30:.2f} ({r['memory_forecast_unchunked_bytes'] / 2**30:.1f}) | "
+              f"{r['seconds']:.1f} | {r['n_pairs'] / r['seconds']:.3e} | {r['peak'] / 2**30:.2f} | "
+              f"{(r['peak'] - r['base']) / 2**30:.2f} |", flush=True)
+    return 0
+
+
 def temporary_code():
     """A temporary SQLite profile with a local computer and the aiida-bzs-scatter code."""
     from aiida import load_profile, orm
@@ -71,7 +158,15 @@ def main(argv=None) -> int:
     parser.add_argument("--protocol", default="balanced", choices=["fast", "balanced", "stringent"])
     parser.add_argument("--periodic", action="store_true", help="also time the periodic mode")
     parser.add_argument("--repeat", type=int, default=2, help="interleaved repetitions; the minimum is reported")
+    parser.add_argument("--chunked", nargs="+", metavar="ATOMS|full",
+                        help="instead: finite_patterns on spheres of the 8-grain polycrystal / the whole model")
+    parser.add_argument("--max-memory-gb", type=float, default=3.0, help="--chunked: max_memory_gb (0: default budget)")
+    parser.add_argument("--threads", type=int, default=2, help="--chunked: torch threads")
+    parser.add_argument("--spec", default="/work/shared/data/polycrystal/BZS-relaxed-8GB-200box_param.txt",
+                        help="--chunked: Atomsk parameter file of the polycrystal")
     args = parser.parse_args(argv)
+    if args.chunked:
+        return chunked_main(args)
 
     import torch
     import yaml

@@ -37,6 +37,7 @@ DEFAULTS: dict = {
     "r_window": "sphere",  # periodic mode: taper of g(r)-1 before S(Q): 'sphere' or 'none'
     "batch_size": None,  # atom pairs per batch (memory bound); None: debyecalculator's choice
     "num_threads": None,  # CPU threads for the pair sum; None: torch's default
+    "max_memory_gb": None,  # GiB for the finite mode's Q-sized work; None: a fraction of free memory (debye.py)
 }
 
 CHOICES = {
@@ -108,6 +109,13 @@ def validate_parameters(params: Mapping | None) -> dict:
         value = full[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise AnalysisInputError(f"parameter {key!r} must be a positive integer or null, got {value!r}")
+    value = full["max_memory_gb"]
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise AnalysisInputError(
+                f"parameter 'max_memory_gb' must be a positive number of GiB or null (chosen from free memory), got {value!r}"
+            )
+        full["max_memory_gb"] = float(value)
     full["partials"] = _partials(full["partials"])
     return full
 
