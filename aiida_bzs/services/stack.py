@@ -759,7 +759,9 @@ def stop_daemon(name: str, entry: dict) -> bool:
     client = daemon_client(name)
     if not client.is_daemon_running or client.get_daemon_pid() != entry.get("pid"):
         return False
-    run([venv_tool("verdi"), "-p", name, "daemon", "stop"], timeout=180, cwd=None, env=venv_env())
+    # --timeout: on a busy machine the default 2 s reports a failure while the daemon goes on stopping
+    run([venv_tool("verdi"), "-p", name, "daemon", "stop", "--timeout", "120"], timeout=180, cwd=None,
+        env=venv_env())
     return True
 
 
@@ -940,7 +942,14 @@ def start_sshd(state: State, port: int) -> Step:
     pidfile = STATE_DIR / "sshd.pid"
     run(["/usr/sbin/sshd", "-p", str(port), "-o", f"ListenAddress={LOOPBACK}", "-o", f"PidFile={pidfile}"],
         timeout=30, fix="check `/usr/sbin/sshd -t`")
-    wait_for(lambda: port_open(port), 20, f"sshd on {LOOPBACK}:{port}")
+    # sshd opens the port before it writes its PID file: record the PID of the sshd that listens
+    def listening() -> bool:
+        pid = read_pid(pidfile)
+        if not port_open(port) or pid is None:
+            return False
+        return shutil.which("ss") is None or pid in {p for _, n, p in listeners(port) if n == "sshd"}
+
+    wait_for(listening, 20, f"sshd on {LOOPBACK}:{port} with its PID file")
     state.record("sshd", pid=read_pid(pidfile), port=port)
     return Step("sshd", "started", f"{LOOPBACK}:{port} (system sshd_config, listening on loopback only)")
 
