@@ -58,13 +58,18 @@ def test_setup_is_idempotent(aiida_profile, pseudo_folder):
     from aiida.manage.configuration import get_config
 
     config, profile = get_config(), aiida_profile.name
-    before = config.get_option("caching.enabled_for", scope=profile)
+    before = {option: config.get_option(option, scope=profile)
+              for option in ("caching.enabled_for", "caching.disabled_for")}
     try:
         enable_caching()
         assert enable_caching().status == "exists"
+        # the policy: DFT labels and fits cached, MD never
         assert get_use_cache(identifier="aiida.calculations:quantumespresso.pw")
+        assert get_use_cache(identifier="aiida.calculations:bzs.pacemaker")
+        assert not get_use_cache(identifier="aiida.calculations:bzs.lammps")
     finally:  # other tests decide about caching themselves
-        config.set_option("caching.enabled_for", before, scope=profile)
+        for option, value in before.items():
+            config.set_option(option, value, scope=profile)
     for _ in range(2):
         setup_pseudos(pseudo_folder, try_sssp=False)
     families = orm.QueryBuilder().append(orm.Group, filters={"label": {"like": "pslibrary/%"}}).all(flat=True)

@@ -97,24 +97,36 @@ def setup_codes(computer: orm.Computer) -> list[Step]:
                           "registered by aiida-bzs setup")
 
 
-#: Processes whose results are reused from the cache (identical inputs → identical outputs).
-CACHED_PROCESSES = ("aiida.calculations:quantumespresso.pw",)
+#: The caching policy of every profile aiida-bzs sets up (embedded and services; docs/scale_out.md):
+#: DFT labels and ACE fits are pure functions of their inputs and cost minutes to hours, so an
+#: identical repeat reuses the stored result. MD is not cached: a melt–quench is one sample of a
+#: stochastic process, and the study wants new samples.
+CACHED_PROCESSES = ("aiida.calculations:quantumespresso.pw", "aiida.calculations:bzs.pacemaker")
+NOT_CACHED_PROCESSES = ("aiida.calculations:bzs.lammps",)
 
 
-def enable_caching() -> Step:
-    """Switch on AiiDA caching for DFT labels in the current profile (kept if already set)."""
-    from aiida.manage import get_manager
+def enable_caching(profile_name: str | None = None) -> Step:
+    """Set the caching policy (:data:`CACHED_PROCESSES` on, :data:`NOT_CACHED_PROCESSES` off) in
+    profile ``profile_name`` (default the loaded one); entries already there are kept."""
     from aiida.manage.configuration import get_config
 
-    profile = get_manager().get_profile()
+    if profile_name is None:
+        from aiida.manage import get_manager
+
+        profile_name = get_manager().get_profile().name
     config = get_config()
-    current = list(config.get_option("caching.enabled_for", scope=profile.name))
-    wanted = current + [p for p in CACHED_PROCESSES if p not in current]
-    if wanted == current:
-        return Step("caching", "exists", ", ".join(current))
-    config.set_option("caching.enabled_for", wanted, scope=profile.name)
-    config.store()
-    return Step("caching", "created", ", ".join(wanted))
+    changed = False
+    for option, wanted in (("caching.enabled_for", CACHED_PROCESSES), ("caching.disabled_for", NOT_CACHED_PROCESSES)):
+        current = list(config.get_option(option, scope=profile_name))
+        merged = current + [p for p in wanted if p not in current]
+        if merged != current:
+            config.set_option(option, merged, scope=profile_name)
+            changed = True
+    if changed:
+        config.store()
+    return Step("caching", "created" if changed else "exists",
+                "cached: " + ", ".join(p.split(":")[1] for p in CACHED_PROCESSES)
+                + "; not cached: " + ", ".join(p.split(":")[1] for p in NOT_CACHED_PROCESSES))
 
 
 def try_install_sssp(timeout: int = SSSP_TIMEOUT) -> Step:

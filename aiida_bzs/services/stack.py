@@ -67,11 +67,6 @@ MUNGED_PID = MUNGE_RUN / "munged.pid"
 #: The SSH key the daemon logs in with (a key of its own: the user's keys are left alone).
 SSH_KEY = Path.home() / ".ssh" / "aiida-bzs_ed25519"
 
-#: Caching policy of the services profile: DFT labels and ACE fits are pure functions of their
-#: inputs and cost minutes to hours, so an identical repeat reuses the stored result. MD is not
-#: cached: a melt–quench is one sample of a stochastic process, and the study wants new samples.
-CACHED_PROCESSES = ("aiida.calculations:quantumespresso.pw", "aiida.calculations:bzs.pacemaker")
-NOT_CACHED_PROCESSES = ("aiida.calculations:bzs.lammps",)
 
 #: Debian packages per part of the stack.
 PACKAGES = {
@@ -656,20 +651,10 @@ def create_services_profile(name: str, pg_port: int, rabbitmq_port: int, admin_p
 
 
 def set_caching_policy(name: str) -> Step:
-    """Cache DFT labels and ACE fits, never MD (see :data:`CACHED_PROCESSES`); kept when already set."""
-    config = get_config()
-    changed = False
-    for option, wanted in (("caching.enabled_for", CACHED_PROCESSES), ("caching.disabled_for", NOT_CACHED_PROCESSES)):
-        current = list(config.get_option(option, scope=name))
-        merged = current + [p for p in wanted if p not in current]
-        if merged != current:
-            config.set_option(option, merged, scope=name)
-            changed = True
-    if changed:
-        config.store()
-    return Step("caching", "created" if changed else "exists",
-                "cached: " + ", ".join(p.split(":")[1] for p in CACHED_PROCESSES)
-                + "; not cached: " + ", ".join(p.split(":")[1] for p in NOT_CACHED_PROCESSES))
+    """The package's caching policy (common/install.py :func:`enable_caching`) in profile ``name``."""
+    from ..common.install import enable_caching
+
+    return enable_caching(name)
 
 
 def set_rabbitmq_warning(name: str, timeout_off: bool) -> Step:
