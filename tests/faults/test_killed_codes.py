@@ -21,13 +21,21 @@ from aiida_bzs.calculations.functions.structures import to_structure
 from aiida_bzs.structures.crystal import cubic_perovskite, pnma_crystal
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="ignore")
+    except OSError:
+        return ""
+
+
 class Killer(threading.Thread):
     """Kill (SIGKILL) the first process named ``name`` whose ``input_file`` in its working directory
-    contains ``marker``, ``delay`` seconds after it is seen; record its pid and directory."""
+    contains ``marker``, as soon as ``ready(directory)`` says the run is under way (not on a timer:
+    an idle machine finishes a short run before any fixed delay); record its pid and directory."""
 
-    def __init__(self, name: str, input_file: str, marker: str, delay: float = 2.0, timeout: float = 300.0):
+    def __init__(self, name: str, input_file: str, marker: str, ready, timeout: float = 300.0):
         super().__init__(daemon=True)
-        self.name_, self.input_file, self.marker, self.delay, self.timeout = name, input_file, marker, delay, timeout
+        self.name_, self.input_file, self.marker, self.ready, self.timeout = name, input_file, marker, ready, timeout
         self.killed: tuple[int, str] | None = None
         self.stop = threading.Event()
 
@@ -51,11 +59,14 @@ class Killer(threading.Thread):
         while not self.stop.is_set() and time.monotonic() < end:
             found = self._find()
             if found:
-                time.sleep(self.delay)
+                while not self.ready(Path(found[1])):
+                    if not Path(f"/proc/{found[0]}").exists() or time.monotonic() > end:
+                        return  # finished (or never got going) before the kill: nothing injected
+                    time.sleep(0.05)
                 try:
                     os.kill(found[0], signal.SIGKILL)
                     self.killed = found
-                except ProcessLookupError:  # finished before the kill: nothing injected
+                except ProcessLookupError:
                     pass
                 return
             time.sleep(0.1)
@@ -84,7 +95,8 @@ def test_pw_killed_mid_scf_keeps_the_sibling_label(aiida_profile, bzs_code, pseu
     builder.max_iterations = orm.Int(1)
     # the victim runs long enough to be killed: high cutoff, many bands (Ry; the marker is its nbnd)
     builder.structure_overrides = {"slow": orm.Dict({"SYSTEM": {"ecutwfc": 45.0, "ecutrho": 360.0, "nbnd": 97}})}
-    killer = Killer("pw.x", "aiida.in", "nbnd = 97", delay=2.0)
+    killer = Killer("pw.x", "aiida.in", "nbnd = 97",  # killed in its second SCF iteration
+                    ready=lambda d: "iteration #  2" in _text(d / "aiida.out"))
     killer.start()
     try:
         results, node = run_get_node(builder)
@@ -117,10 +129,11 @@ def test_lmp_killed_mid_run_continues_from_its_restart(lmp_code, tiny_potential)
     builder.lammps.code = lmp_code
     builder.lammps.structure = to_structure(pnma_crystal().repeat((2, 2, 2)))
     builder.lammps.potential = tiny_potential
-    builder.lammps.parameters = orm.Dict({"ensemble": "nvt", "temperature": 300, "steps": 4000,
-                                          "dump_interval": 500, "thermo_interval": 50})
+    builder.lammps.parameters = orm.Dict({"ensemble": "nvt", "temperature": 300, "steps": 20000,
+                                          "dump_interval": 1000, "thermo_interval": 50})
     builder.lammps.settings = orm.Dict({"restart_interval": 500})  # restart files every 500 steps
-    killer = Killer("lmp", "input.lammps", "run", delay=3.0)
+    # killed once its first periodic restart file exists (step 500 of 20,000)
+    killer = Killer("lmp", "input.lammps", "run", ready=lambda d: any(d.glob("periodic.*.restart")))
     killer.start()
     try:
         results, node = run_get_node(builder)
@@ -136,6 +149,6 @@ def test_lmp_killed_mid_run_continues_from_its_restart(lmp_code, tiny_potential)
     following = calcs[calcs.index(victim[0]) + 1]
     assert following.inputs.parent_folder.uuid == victim[0].outputs.remote_folder.uuid  # continued, not redone
     steps = results["thermo"].get_array("step")
-    assert steps[-1] == 4000 and np.all(np.diff(steps) > 0)  # one history, no repeats
+    assert steps[-1] == 20000 and np.all(np.diff(steps) > 0)  # one history, no repeats
     print(f"\nkilled lmp pid {killer.killed[0]}: LammpsCalculation<{victim[0].pk}> [{victim[0].exit_status}] "
           f"{victim[0].exit_message}; then {len(calcs) - 1} more run(s), final step {steps[-1]}")
