@@ -208,7 +208,9 @@ def test_rabbitmq_restarted_while_processes_wait(services):
     _needs(services, "rabbitmq", f"daemon:{PROFILE}")
     report = _scenario(services, "rabbitmq", timeout=600)
     unattended = report["unattended"]
-    assert unattended["outcome"] in ("continued", "run twice", "stuck"), unattended
+    # unattended, a broker restart under running workers is not safe in AiiDA 2.9 (aiida-core #1748, #4595): any
+    # of these is recorded, none is asserted away; what must hold is the documented recovery below
+    assert unattended["outcome"] in ("continued", "run twice", "failed", "stuck"), unattended
     if unattended["outcome"] == "stuck":  # the repair must have brought it home
         assert unattended["finished_ok"], unattended
     assert report["finished_ok"] and not report["run_twice"], report
