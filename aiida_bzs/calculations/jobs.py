@@ -321,13 +321,18 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def unknown_keys_problem(params: dict, allowed) -> str | None:
+    """The launch refusal for keys of ``params`` not in ``allowed`` (listing both), or None."""
+    unknown = sorted(set(params) - set(allowed))
+    return f"unknown parameter(s) {unknown}; allowed: {list(allowed)}" if unknown else None
+
+
 def _validate_polycrystal_parameters(parameters: orm.Dict, _) -> str | None:
     """Keys and types at launch; values (grain count ≥ 1, box ≥ two cells, …) are the runner's (410)."""
     params = parameters.get_dict()
-    allowed = list(runner.POLYCRYSTAL_KEYS)
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        return f"unknown parameter(s) {unknown}; allowed: {allowed}"
+    problem = unknown_keys_problem(params, runner.POLYCRYSTAL_KEYS)
+    if problem:
+        return problem
     if "atomsk" in params:
         if "box" in params or "grains" in params:
             return "give either `atomsk` (the text of an Atomsk parameter file) or `box` and `grains`, not both"
@@ -400,10 +405,9 @@ GAMMA_ARRAYS = ("per_atom", "gamma")
 
 def _validate_interfaces_parameters(parameters: orm.Dict, _) -> str | None:
     params = parameters.get_dict()
-    allowed = list(runner.INTERFACES_KEYS)
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        return f"unknown parameter(s) {unknown}; allowed: {allowed}"
+    problem = unknown_keys_problem(params, runner.INTERFACES_KEYS)
+    if problem:
+        return problem
     for key in ("boundary_cutoff", "slice_thickness", "slice_position"):
         if key in params and not _is_number(params[key]):
             return f"`{key}` must be a number, got {params[key]!r}"

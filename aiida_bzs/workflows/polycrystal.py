@@ -27,6 +27,7 @@ from aiida_bzs.calculations.jobs import (
     define_job_inputs,
     job_code_of,
     job_metadata,
+    unknown_keys_problem,
 )
 from aiida_bzs.common.structure_nodes import STRUCTURE_TYPES
 from aiida_bzs.data.ace_potential import AcePotentialData
@@ -55,9 +56,9 @@ def model_labels(parameters: dict, atomsk: Iterable[str] = ()) -> list[str]:
 def validate_inputs(inputs, _ctx=None) -> str | None:
     """Refuse at launch: unknown keys, no model, bad grain counts, a potential missing an element."""
     parameters = inputs["parameters"].get_dict() if "parameters" in inputs else {}
-    unknown = sorted(set(parameters) - set(PARAMETER_KEYS))
-    if unknown:
-        return f"unknown parameter(s) {unknown}; allowed: {list(PARAMETER_KEYS)}"
+    problem = unknown_keys_problem(parameters, PARAMETER_KEYS)
+    if problem:
+        return problem
     atomsk = dict(inputs.get("atomsk", {}))
     try:
         counts = _grain_counts(parameters.get("grains"))

@@ -54,6 +54,14 @@ class Killer(threading.Thread):
                 continue
         return None
 
+    def __enter__(self) -> "Killer":
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop.set()
+        self.join()
+
     def run(self):
         end = time.monotonic() + self.timeout
         while not self.stop.is_set() and time.monotonic() < end:
@@ -97,12 +105,8 @@ def test_pw_killed_mid_scf_keeps_the_sibling_label(aiida_profile, bzs_code, pseu
     builder.structure_overrides = {"slow": orm.Dict({"SYSTEM": {"ecutwfc": 45.0, "ecutrho": 360.0, "nbnd": 97}})}
     killer = Killer("pw.x", "aiida.in", "nbnd = 97",  # killed in its second SCF iteration
                     ready=lambda d: "iteration #  2" in _text(d / "aiida.out"))
-    killer.start()
-    try:
+    with killer:
         results, node = run_get_node(builder)
-    finally:
-        killer.stop.set()
-        killer.join()
     assert killer.killed is not None, "the victim pw.x finished before it could be killed"
     assert node.is_finished_ok, node.exit_message
     excluded = results["excluded"].get_dict()
@@ -134,12 +138,8 @@ def test_lmp_killed_mid_run_continues_from_its_restart(lmp_code, tiny_potential)
     builder.lammps.settings = orm.Dict({"restart_interval": 500})  # restart files every 500 steps
     # killed once its first periodic restart file exists (step 500 of 20,000)
     killer = Killer("lmp", "input.lammps", "run", ready=lambda d: any(d.glob("periodic.*.restart")))
-    killer.start()
-    try:
+    with killer:
         results, node = run_get_node(builder)
-    finally:
-        killer.stop.set()
-        killer.join()
     assert killer.killed is not None, "lmp finished before it could be killed"
     assert node.is_finished_ok, node.exit_message
     calcs = sorted((n for n in node.called if n.process_label == "LammpsCalculation"), key=lambda n: n.ctime)
