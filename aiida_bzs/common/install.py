@@ -30,6 +30,10 @@ class Step:
     detail: str = ""
 
 
+#: Shortest interval (s) between two scheduler polls of a computer on this machine (core.direct).
+LOCAL_POLL_INTERVAL = 1.0
+
+
 def local_computer(label: str, description: str, configure, workdir: str | None = None) -> tuple[orm.Computer, Step]:
     """Load (or create: core.local + core.direct, ``workdir`` default ``~/.aiida_run``) the local
     computer ``label``, apply ``configure(computer)`` (its ``mpirun``) and report it as a Step."""
@@ -48,6 +52,9 @@ def local_computer(label: str, description: str, configure, workdir: str | None 
         computer.configure()
         status = "created"
     configure(computer)
+    # AiiDA's default is 10 s between two `ps` polls: for a 5–30 s labelling job that is most of
+    # the job again (benchmarks/label_throughput.py). `ps` on this machine costs milliseconds.
+    computer.set_minimum_job_poll_interval(LOCAL_POLL_INTERVAL)
     computer.set_default_mpiprocs_per_machine(computer.get_default_mpiprocs_per_machine() or 1)
     return computer, Step(f"computer {label}", status, " ".join(computer.get_mpirun_command()))
 
