@@ -24,7 +24,7 @@ from aiida_bzs.workflows.pw_inputs import DEFAULT_WALLTIME, get_pw_builder
 
 
 def test_protocols_exist():
-    assert list_protocols("pw") == ["balanced", "fast", "stringent"]
+    assert list_protocols("pw") == ["balanced", "demo", "fast", "stringent"]
     assert get_protocol("pw")["kpoints_distance"] == 0.25  # default: balanced
     with pytest.raises(ProtocolError, match="choose one of"):
         get_protocol("pw", "fastest")

@@ -1,0 +1,457 @@
+#!/usr/bin/env python
+"""Build the DFT-labelled starting dataset of the ``demo`` campaign, with its provenance.
+
+The demo campaign (``protocols/campaign.yaml`` preset ``demo``) has 20 minutes on 2 cores: its
+live DFT can label only a handful of cells, and a potential fitted on those alone turns the crystal
+into a gas. So the package ships a starting dataset that it computed itself, with its own
+workchains, and this script is how it was made (and how to remake it):
+
+1. **structures** with the package's generators (calcfunctions, so every structure records how it
+   was made; each keeps its ``config_type``): the 20-atom Pnma cell (``crystal``); strained and
+   rattled copies of it at several volumes (``crystal_perturbed``: near-equilibrium ones and hot
+   ones, rattled by 0.15–0.3 Å at up to 1.15 × the crystal volume, i.e. thermal and pre-melting
+   distortions); random 4-formula-unit cells at liquid-like volumes with liquid-like minimum
+   separations (``rss``). Every cell has 20 atoms, so Γ-only DFT (pw.yaml ``demo``) samples all of
+   them alike.
+2. **labels**: ``DftLabelWorkChain`` (``bzs.label``), protocol ``demo`` (PBEsol, pslibrary
+   1.0.0 US, 25/200 Ry, Γ only: *demo-grade DFT, not converged*), ``max_concurrent`` 2 jobs of
+   1 MPI rank each, isolated-atom energies for pacemaker's ``energy_corrected``.
+3. optionally, ``--md-generations N`` rounds of the MD families: fit (``FitAceWorkChain``,
+   protocol ``demo``) on the data so far; ``MdSamplingWorkChain`` (``bzs.md_sampling``) runs
+   NVT melts, a melt–quench and high-temperature MD of the 20-atom cell with that potential in
+   LAMMPS; the frames with the largest extrapolation grade γ per family (``--md-per-family``) are
+   taken (``take_indices``), labelled like the rest and merged (``merge_training_sets``).
+4. **export**: the final ``TrainingSetData`` with its provenance (generators, PwCalculations and
+   their inputs, the fits and MD runs that chose the MD frames) via
+   ``aiida.tools.archive.create_archive`` into ``aiida_bzs/resources/demo_dataset.aiida``, and a
+   summary (uuid, structures per config_type, DFT settings, date, command) into
+   ``aiida_bzs/resources/demo_dataset.json``.
+5. optionally (``--validate``): the demo fit on the final dataset and a ``MeltQuenchWorkChain``
+   (protocol ``demo``) of a 2×2×2 Pnma supercell with the ``full`` potential; prints its
+   ``product_check`` (classification, density ratio, Zr–S/Ba–S CN).
+
+Re-running is cheap: every stage's result is kept in the group ``demo_dataset/<tag>`` (node extra
+``demo_dataset_stages``) and reused; pw.x and pacemaker calculations are also cached by AiiDA.
+``--fresh`` ignores the group. Examples::
+
+    .venv/bin/python tools/make_demo_dataset.py --profile bzs --md-generations 1 --validate
+    .venv/bin/python tools/make_demo_dataset.py --counts rss=4 --counts hot=2 --tag small --no-export
+
+Units: volumes as scales of the crystal volume, rattles in Å, energies eV, forces eV/Å.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = ROOT / "aiida_bzs" / "resources"
+STAGE_EXTRA = "demo_dataset_stages"
+
+#: Liquid-like minimum separations (Å) for the random cells: a little inside the shortest bonds of
+#: the crystal (Zr–S 2.55, Ba–S ≥ 2.95 Å in Pnma), so the repulsive side of every bond is sampled,
+#: but not the 1.9–2.1 Å contacts of the default RSS table. (S–S 2.9 Å and more could not be
+#: placed in 200 random 20-atom cells; accepted cells come out at 27–30 Å³/atom.)
+LIQUID_SEPARATIONS = {"Ba-Ba": 3.4, "Ba-Zr": 3.2, "Ba-S": 2.7, "Zr-Zr": 3.0, "Zr-S": 2.25, "S-S": 2.5}
+
+#: Labelling batches (one DftLabelWorkChain each), by the structure keys' prefixes.
+BATCHES = {"crystal": ("crystal", "perturbed", "hot"), "random": ("rss",)}
+
+#: Default number of structures per group of the starting set (``--counts NAME=N``).
+DEFAULT_COUNTS = {"perturbed": 8, "hot": 10, "rss": 12}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--profile", default="bzs", help="AiiDA profile (default: bzs)")
+    parser.add_argument("--tag", default="v1", help="results are kept in the group demo_dataset/<tag> (default v1)")
+    parser.add_argument("--fresh", action="store_true", help="recompute every stage (pw.x/pacemaker caching still applies)")
+    parser.add_argument("--counts", action="append", default=[], metavar="NAME=N",
+                        help=f"structures per group: perturbed, hot, rss (default {DEFAULT_COUNTS})")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of every generator")
+    parser.add_argument("--label-protocol", default="demo", help="label.yaml preset (default demo)")
+    parser.add_argument("--fit-protocol", default="demo", help="fit.yaml preset (default demo)")
+    parser.add_argument("--pw-code", default="pw@localhost")
+    parser.add_argument("--pacemaker-code", default="pacemaker@localhost")
+    parser.add_argument("--lmp-code", default="lmp@localhost")
+    parser.add_argument("--max-concurrent", type=int, default=2, help="pw.x jobs at once (default 2)")
+    parser.add_argument("--num-mpiprocs", type=int, default=1, help="MPI ranks per pw.x job (default 1)")
+    parser.add_argument("--md-generations", type=int, default=0,
+                        help="rounds of fit → MD families → label the most extrapolative frames (default 0)")
+    parser.add_argument("--md-per-family", type=int, default=5,
+                        help="MD frames labelled per family and round (largest γ first; default 5)")
+    parser.add_argument("--export", default=str(RESOURCES / "demo_dataset.aiida"),
+                        help="archive file (default aiida_bzs/resources/demo_dataset.aiida)")
+    parser.add_argument("--no-export", action="store_true", help="do not write the archive and the json")
+    parser.add_argument("--dry-run", action="store_true", help="make the structures, print the settings, label nothing")
+    parser.add_argument("--validate", action="store_true",
+                        help="fit the final dataset (demo) and melt-quench a 2x2x2 supercell (demo)")
+    parser.add_argument("--validate-repeat", default="2,2,2", help="supercell of the validation melt-quench")
+    return parser.parse_args(argv)
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# -- stage bookkeeping -----------------------------------------------------------------------------
+class Stages:
+    """Results of finished stages: the group ``demo_dataset/<tag>`` holds the nodes, its extra
+    ``demo_dataset_stages`` maps stage name → node uuid."""
+
+    def __init__(self, tag: str, fresh: bool):
+        from aiida import orm
+
+        self.group, _ = orm.Group.collection.get_or_create(f"demo_dataset/{tag}")
+        self.fresh = fresh
+
+    def _table(self) -> dict:
+        return dict(self.group.base.extras.get(STAGE_EXTRA, {}))
+
+    def get(self, name: str):
+        from aiida import orm
+
+        uuid = self._table().get(name)
+        if self.fresh or uuid is None:
+            return None
+        return orm.load_node(uuid)
+
+    def put(self, name: str, node):
+        table = self._table()
+        table[name] = node.uuid
+        self.group.add_nodes(node)
+        self.group.base.extras.set(STAGE_EXTRA, table)
+        return node
+
+
+def run_process(builder, what: str):
+    """Run a process in this interpreter; print its pk, exit status and wall time."""
+    from aiida.engine import run_get_node
+
+    start = time.time()
+    say(f"{what}: running")
+    _, node = run_get_node(builder)
+    say(f"{what}: {node.process_label}<{node.pk}> exit {node.exit_status} in {time.time() - start:.0f} s")
+    return node
+
+
+# -- 1. structures ---------------------------------------------------------------------------------
+def make_structures(counts: dict, seed: int) -> dict:
+    """The starting structures (all 20 atoms), by key, from the package's generators."""
+    from aiida import orm
+
+    from aiida_bzs.calculations.functions.generators import generate_perturbed, generate_rss
+    from aiida_bzs.calculations.functions.structures import pnma_crystal, strain
+
+    crystal = pnma_crystal()
+    structures = {"crystal": crystal}
+
+    def scaled(volume_scale: float):
+        if abs(volume_scale - 1.0) < 1e-9:
+            return crystal
+        return strain(crystal, orm.List([volume_scale ** (1.0 / 3.0) - 1.0]))
+
+    # near-equilibrium crystal: volumes 0.94-1.10 x, strain ±3 %, rattle 0.05-0.1 Å
+    n = counts["perturbed"]
+    plan = [(0.94, 0.05), (0.97, 0.08), (1.0, 0.05), (1.0, 0.1), (1.03, 0.08), (1.06, 0.1), (1.10, 0.1)]
+    for i in range(n):
+        volume, stdev = plan[i % len(plan)]
+        out = generate_perturbed(scaled(volume), orm.Dict({"count": 1, "max_strain": 0.03, "rattle_stdev": stdev,
+                                                            "seed": seed + 100 + i}))
+        structures[f"perturbed_{i:02d}"] = out["perturbed_0000"]
+    # hot crystal: volumes 1.0-1.15 x, strain ±5 %, rattle 0.15-0.3 Å (thermal to pre-melting)
+    n = counts["hot"]
+    plan = [(1.0, 0.15), (1.05, 0.2), (1.10, 0.25), (1.15, 0.3), (1.05, 0.3), (1.10, 0.15)]
+    for i in range(n):
+        volume, stdev = plan[i % len(plan)]
+        out = generate_perturbed(scaled(volume), orm.Dict({"count": 1, "max_strain": 0.05, "rattle_stdev": stdev,
+                                                            "seed": seed + 200 + i}))
+        structures[f"hot_{i:02d}"] = out["perturbed_0000"]
+    # random 20-atom cells at liquid-like volumes (crystal 24.8 Å³/atom; melt ~1.1 x)
+    if counts["rss"]:
+        out = generate_rss(orm.Dict({"count": counts["rss"], "composition": "BaZrS3", "formula_units": [4],
+                                     "volume_per_atom": [25.0, 30.0], "min_separation": LIQUID_SEPARATIONS,
+                                     "seed": seed + 300}))
+        for i, key in enumerate(sorted(out)):
+            structures[f"rss_{i:02d}"] = out[key]
+    return structures
+
+
+# -- 2. labels -------------------------------------------------------------------------------------
+def label(structures=None, training_set=None, args=None, what="label"):
+    from aiida_bzs.workflows.label import DftLabelWorkChain
+
+    builder = DftLabelWorkChain.get_builder_from_protocol(
+        args.pw_code, structures=structures, training_set=training_set, protocol=args.label_protocol,
+        overrides={"max_concurrent": args.max_concurrent}, num_mpiprocs=args.num_mpiprocs)
+    node = run_process(builder, what)
+    if "training_set" not in node.outputs:
+        raise SystemExit(f"{what}: no training set (exit {node.exit_status}: {node.exit_message})")
+    excluded = node.outputs.excluded.get_dict()
+    if excluded:
+        say(f"{what}: {len(excluded)} excluded: {sorted(excluded)}")
+    return node
+
+
+def pw_costs(label_node) -> list[tuple[int, float, float, int]]:
+    """(atoms, wall s, CPU s, SCF iterations) of every pw.x job the label run made."""
+    rows = []
+    for calc in label_node.called_descendants:
+        if calc.process_type != "aiida.calculations:quantumespresso.pw" or not calc.is_finished_ok:
+            continue
+        params = calc.outputs.output_parameters.get_dict()
+        cpu = None
+        try:
+            text = calc.outputs.retrieved.base.repository.get_object_content("aiida.out")
+            for line in text.splitlines():
+                if "PWSCF        :" in line:
+                    cpu = _qe_seconds(line.split(":", 1)[1].split("CPU")[0])
+        except (OSError, KeyError, ValueError):
+            pass
+        rows.append((len(calc.inputs.structure.sites), float(params.get("wall_time_seconds") or 0.0),
+                     cpu or 0.0, int(params.get("scf_iterations") or 0)))
+    return rows
+
+
+def _qe_seconds(text: str) -> float:
+    """'1m 4.64s' / '45.2s' / '1h 2m' (QE's clock format) → seconds."""
+    total, number = 0.0, ""
+    for char in text.strip():
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in "hms" and number:
+            total += float(number) * {"h": 3600, "m": 60, "s": 1}[char]
+            number = ""
+    return total
+
+
+def print_costs(label_node) -> dict:
+    rows = [r for r in pw_costs(label_node) if r[0] > 2]
+    if not rows:
+        return {}
+    import numpy as np
+
+    wall, cpu = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+    say(f"pw.x cost per structure ({len(rows)} jobs, {rows[0][0]}-{max(r[0] for r in rows)} atoms): "
+        f"wall {wall.mean():.0f} s (min {wall.min():.0f}, max {wall.max():.0f}), CPU {cpu.mean():.0f} s")
+    return {"jobs": len(rows), "mean_wall_s": round(float(wall.mean()), 1), "mean_cpu_s": round(float(cpu.mean()), 1),
+            "max_wall_s": round(float(wall.max()), 1)}
+
+
+# -- 3. MD families --------------------------------------------------------------------------------
+def fit(training_set, args, what="fit", versions=None):
+    from aiida_bzs.workflows.fit import FitAceWorkChain
+
+    overrides = {"versions": versions} if versions else None
+    builder = FitAceWorkChain.get_builder_from_protocol(args.pacemaker_code, training_set,
+                                                        protocol=args.fit_protocol, overrides=overrides)
+    node = run_process(builder, what)
+    for version in ("filtered", "full"):
+        if version in node.outputs:
+            test = node.outputs[version].test_metrics.get_dict()
+            metrics = node.outputs[version].metrics.get_dict()
+            verdict = node.outputs[version].verdict.get_dict()
+            say(f"{what} {version}: train RMSE {_fmt(metrics, 'energy')} meV/atom, {_fmt(metrics, 'forces')} meV/Å; "
+                f"test RMSE {test.get('rmse_energy', float('nan')):.1f} meV/atom, "
+                f"{test.get('rmse_forces', float('nan')):.0f} meV/Å ({test.get('n_structures', '?')} structures); "
+                f"verdict {verdict.get('verdict')}")
+    return node
+
+
+def _fmt(metrics: dict, kind: str) -> str:
+    for key in (f"train_rmse_{kind}", f"rmse_{kind}"):
+        if key in metrics and metrics[key] is not None:
+            return f"{metrics[key]:.1f}"
+    return "?"
+
+
+def md_frames(potential, crystal, args, generation: int):
+    """MdSamplingWorkChain on the 20-atom cell; the frames of largest γ per family."""
+    from aiida import orm
+
+    from aiida_bzs.calculations.functions.active_learning import take_indices
+    from aiida_bzs.workflows.md_sampling import MdSamplingWorkChain
+
+    families = {
+        "timestep": 1.0, "repeat": [1, 1, 1], "max_frames": 8,
+        "nvt_melt": {"temperatures": [2500.0, 3500.0], "volume_scales": [1.10, 1.20], "duration": 2.0,
+                     "interval": 0.2, "skip": 0.4},
+        "melt_quench": {"melt_temperature": 3000.0, "melt_duration": 2.0, "volume_scale": 1.10,
+                        "final_temperature": 300.0, "rate": 1.0e15, "interval": 0.3},
+        "high_temperature": {"temperatures": [1500.0], "duration": 2.0, "interval": 0.2, "skip": 0.4,
+                             "cells": ["crystal", "amorphous"]},
+    }
+    builder = MdSamplingWorkChain.get_builder_from_protocol(
+        args.lmp_code, potential, crystal, protocol="fast", overrides={"families": families, "lammps_protocol": "fast"})
+    builder.allow_unusable_potential = orm.Bool(True)  # exploring where a potential fails is the point
+    node = run_process(builder, f"MD families, generation {generation}")
+    if "candidates" not in node.outputs:
+        say(f"no MD candidates: {node.exit_message}")
+        return None, node
+    candidates = node.outputs.candidates
+    arrays = candidates.get_arrays()
+    types = [str(t) for t in arrays["config_type"]] if "config_type" in arrays else [a.info.get("config_type") for a in candidates.to_atoms()]
+    gamma = node.outputs.max_gamma.get_array("max_gamma") if "max_gamma" in node.outputs else [0.0] * len(types)
+    chosen = []
+    for family in sorted(set(types)):
+        idx = [i for i, t in enumerate(types) if t == family]
+        idx.sort(key=lambda i: -float(gamma[i]))
+        chosen += idx[: args.md_per_family]
+        say(f"  {family}: {len(idx)} frames, γ max {max(float(gamma[i]) for i in idx):.1f}; taking {min(len(idx), args.md_per_family)}")
+    return take_indices(candidates, orm.List(sorted(chosen))), node
+
+
+# -- 4. export -------------------------------------------------------------------------------------
+def export(dataset, label_nodes, args, costs, argv):
+    from aiida.tools.archive import create_archive
+
+    path = Path(args.export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    say(f"exporting TrainingSetData<{dataset.pk}> with its provenance to {path}")
+    create_archive([dataset], filename=str(path), include_authinfos=False)
+    size = path.stat().st_size / 2**20
+    say(f"archive {path.name}: {size:.2f} MiB")
+    settings = dataset.base.attributes.get("dft_settings", None) or {}
+    summary = {
+        "uuid": dataset.uuid,
+        "archive": path.name,
+        "num_structures": len(dataset),
+        "num_atoms": int(sum(len(a) for a in dataset.to_atoms())),
+        "config_types": dict(dataset.config_types),
+        "reference_energies_eV": dict(dataset.reference_energies),
+        "dft": {
+            "grade": "DEMO-GRADE DFT, NOT CONVERGED: 25/200 Ry (pslibrary US suggests 46/268 Ry), Γ only on 20-atom cells",
+            "code": "Quantum ESPRESSO pw.x (Debian), via DftLabelWorkChain (bzs.label)",
+            "label_protocol": args.label_protocol,
+            "settings": settings,
+        },
+        "label_workchains": [n.uuid for n in label_nodes],
+        "pw_cost": costs,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "python tools/make_demo_dataset.py " + " ".join(shlex.quote(a) for a in argv),
+        "archive_mib": round(size, 2),
+    }
+    out = RESOURCES / "demo_dataset.json" if path.parent == RESOURCES else path.with_suffix(".json")
+    out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
+    say(f"summary: {out}")
+    return summary
+
+
+# -- 5. validation ---------------------------------------------------------------------------------
+def validate(dataset, args):
+    from aiida import orm
+
+    from aiida_bzs.calculations.functions.structures import make_supercell, pnma_crystal
+    from aiida_bzs.workflows.melt_quench import MeltQuenchWorkChain
+
+    fit_node = fit(dataset, args, "validation fit")
+    version = "full" if "full" in fit_node.outputs else "filtered"
+    potential = fit_node.outputs[version].potential
+    repeat = [int(x) for x in args.validate_repeat.split(",")]
+    structure = make_supercell(pnma_crystal(), orm.List(repeat))
+    builder = MeltQuenchWorkChain.get_builder_from_protocol(args.lmp_code, potential, structure, protocol="demo")
+    builder.allow_unusable_potential = orm.Bool(True)
+    node = run_process(builder, f"melt-quench demo of {len(structure.sites)} atoms ({version} potential)")
+    if "product_check" in node.outputs:
+        check = node.outputs.product_check.get_dict()
+        product = check.get("product", {})
+        say(f"product_check: {check.get('classification')}; density ratio {check.get('density_ratio')}; "
+            f"lro_ratio {check.get('lro_ratio')}; product {json.dumps(product, default=str)[:400]}")
+        say(f"reasons: {check.get('reasons')}")
+    if "density" in node.outputs:
+        say(f"density {node.outputs.density.value:.3f} g/cm³")
+    return fit_node, node
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    counts = dict(DEFAULT_COUNTS)
+    for item in args.counts:
+        name, _, value = item.partition("=")
+        if name not in counts or not value.isdigit():
+            raise SystemExit(f"--counts {item!r}: use NAME=N with NAME one of {sorted(counts)}")
+        counts[name] = int(value)
+
+    from aiida import load_profile, orm
+
+    load_profile(args.profile)
+    from aiida_bzs.calculations.functions.training_set import merge_training_sets
+
+    stages = Stages(args.tag, args.fresh)
+    start = time.time()
+    costs: dict = {}
+
+    # 1 + 2: starting structures and their labels, one DftLabelWorkChain per batch of families (a
+    # finished batch is kept even if a later one is interrupted)
+    structures = make_structures(counts, args.seed)
+    say(f"{len(structures)} structures of 20 atoms: " + ", ".join(
+        f"{name}={sum(1 for k in structures if k.split('_')[0] == name)}" for name in ("crystal", *counts)))
+    if args.dry_run:
+        from aiida_bzs.workflows.label import DftLabelWorkChain
+
+        builder = DftLabelWorkChain.get_builder_from_protocol(
+            args.pw_code, structures=structures, protocol=args.label_protocol,
+            overrides={"max_concurrent": args.max_concurrent}, num_mpiprocs=args.num_mpiprocs)
+        say(f"dry run: label parameters {json.dumps(builder.parameters.get_dict()['pw'], default=str)[:600]}")
+        return
+    label_nodes, parts = [], {}
+    for batch, prefixes in BATCHES.items():
+        chosen = {k: v for k, v in structures.items() if k.split("_")[0] in prefixes}
+        if not chosen:
+            continue
+        node = stages.get(f"label_{batch}")
+        if node is None:
+            node = stages.put(f"label_{batch}", label(structures=chosen, args=args, what=f"label {batch} ({len(chosen)})"))
+        label_nodes.append(node)
+        parts[f"{len(parts):02d}_{batch}"] = node.outputs.training_set
+        costs[batch] = print_costs(node)
+    dataset = stages.get("dataset_0") if not args.fresh else None
+    if dataset is None or dataset.base.extras.get("demo_dataset_parts", None) != sorted(p.uuid for p in parts.values()):
+        dataset = merge_training_sets(**parts) if len(parts) > 1 else next(iter(parts.values()))
+        if len(parts) > 1:
+            dataset.base.extras.set("demo_dataset_parts", sorted(p.uuid for p in parts.values()))
+            stages.put("dataset_0", dataset)
+    say(f"starting set: {len(dataset)} structures {dict(dataset.config_types)}")
+    crystal = structures["crystal"]
+
+    # 3: MD families
+    for generation in range(1, args.md_generations + 1):
+        merged = stages.get(f"dataset_{generation}")
+        if merged is None:
+            fit_node = stages.get(f"fit_{generation}") or stages.put(
+                f"fit_{generation}", fit(dataset, args, f"fit for MD generation {generation}", versions=["full"]))
+            potential = fit_node.outputs.full.potential
+            frames, _ = md_frames(potential, crystal, args, generation)
+            if frames is None:
+                break
+            label_md = stages.put(f"label_{generation}", label(training_set=frames, args=args,
+                                                                  what=f"label MD frames, generation {generation}"))
+            costs[f"md_{generation}"] = print_costs(label_md)
+            merged = stages.put(f"dataset_{generation}",
+                                merge_training_sets(**{"a_previous": dataset, "b_md": label_md.outputs.training_set}))
+        label_nodes += [n for n in [stages.get(f"label_{generation}")] if n is not None]
+        if f"md_{generation}" not in costs and stages.get(f"label_{generation}") is not None:
+            costs[f"md_{generation}"] = print_costs(stages.get(f"label_{generation}"))
+        dataset = merged
+        say(f"dataset after MD generation {generation}: {len(dataset)} structures {dict(dataset.config_types)}")
+    stages.put("final", dataset)
+
+    if not args.no_export:
+        export(dataset, label_nodes, args, costs, argv)
+    if args.validate:
+        validate(dataset, args)
+    say(f"done in {time.time() - start:.0f} s; final TrainingSetData<{dataset.pk}> uuid {dataset.uuid}")
+
+
+if __name__ == "__main__":
+    main()
