@@ -29,6 +29,7 @@ command -v dot >/dev/null || missing+=(graphviz)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
+command -v chromium >/dev/null || missing+=(chromium)  # headless check of the campaign's HTML report
 if ((${#missing[@]})) && [[ "${BZS_SKIP_APT:-0}" != 1 ]]; then
     SUDO=""
     [[ $(id -u) -ne 0 ]] && SUDO=sudo
@@ -38,7 +39,7 @@ if ((${#missing[@]})) && [[ "${BZS_SKIP_APT:-0}" != 1 ]]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 else
-    echo "pw.x, ld1.x, dot, cmake, g++ present"
+    echo "pw.x, ld1.x, dot, cmake, g++, chromium present"
 fi
 
 # --- 2. Python environment ---------------------------------------------------------------------

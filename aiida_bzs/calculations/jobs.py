@@ -486,6 +486,121 @@ class InterfaceAnalysisCalculation(RunnerCalculation):
         return entries
 
 
+def _validate_dataset_map_parameters(parameters: orm.Dict, _) -> str | None:
+    params = parameters.get_dict()
+    problem = unknown_keys_problem(params, runner.DATASET_MAP_KEYS)
+    if problem:
+        return problem
+    for key in ("r_cut", "sigma", "min_dist"):
+        if key in params and (not _is_number(params[key]) or params[key] < 0):
+            return f"`{key}` must be a non-negative number, got {params[key]!r}"
+    for key in ("n_max", "l_max", "n_neighbors", "seed"):
+        if key in params and (isinstance(params[key], bool) or not isinstance(params[key], int)):
+            return f"`{key}` must be an integer, got {params[key]!r}"
+    return None
+
+
+class DatasetMapCalculation(RunnerCalculation):
+    """The dataset map of a training set (the study's Fig. 1b) as a job: one SOAP vector per
+    structure (dscribe, averaged over atoms) embedded in 2-D with UMAP, coloured by family.
+
+    A job because it grows with the dataset (SOAP of every atom, a neighbour graph of every
+    structure). ``dataset``: a TrainingSetData (its file is copied as is). ``parameters``
+    (optional, :data:`~aiida_bzs.scripts.job.DATASET_MAP_KEYS`): SOAP ``r_cut`` and ``sigma`` (Å),
+    ``n_max``, ``l_max``; UMAP ``n_neighbors``, ``min_dist``, ``seed``; ``title``. Fewer than
+    :data:`~aiida_bzs.scripts.job.UMAP_MIN_STRUCTURES` structures are embedded with PCA (recorded).
+
+    Outputs ``map`` (ArrayData: ``embedding`` N × 2 dimensionless, ``config_type``, ``natoms``,
+    ``energy_per_atom`` eV/atom; the job's summary as attributes: method, SOAP settings, counts per
+    family) and ``plot`` (SinglefileData, PNG).
+    """
+
+    TASK = "dataset_map"
+    EXTRA_RETRIEVE = (runner.DATASET_MAP_PNG,)
+
+    @classmethod
+    def define(cls, spec):
+        """A training set and the SOAP/UMAP settings."""
+        super().define(spec)
+        spec.input("dataset", valid_type=TrainingSetData, help="The structures to map (labels not needed).")
+        spec.inputs["parameters"].validator = _validate_dataset_map_parameters
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.dataset_map"
+        spec.output("map", valid_type=orm.ArrayData, help="2-D embedding, config types; summary as attributes.")
+        spec.output("plot", valid_type=orm.SinglefileData, help="The map coloured by family, PNG.")
+        spec.default_output_node = "map"
+
+    def write_inputs(self, folder) -> list[tuple]:
+        return frames_copy(self.inputs.dataset, folder, runner.DATASET)
+
+
+def _validate_phonons_parameters(parameters: orm.Dict, _) -> str | None:
+    params = parameters.get_dict()
+    problem = unknown_keys_problem(params, runner.PHONONS_KEYS)
+    if problem:
+        return problem
+    for key in ("supercell", "mesh"):
+        value = params.get(key)
+        if value is not None and (not isinstance(value, (list, tuple)) or len(value) != 3
+                                  or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in value)):
+            return f"`{key}` must be three integers ≥ 1, got {value!r}"
+    for key in ("displacement", "fmax", "symprec"):
+        if key in params and (not _is_number(params[key]) or params[key] <= 0):
+            return f"`{key}` must be a positive number, got {params[key]!r}"
+    if params.get("relax", "cell") not in ("cell", "positions", "none"):
+        return f"`relax` must be 'cell', 'positions' or 'none', got {params['relax']!r}"
+    path = params.get("path")
+    if path is not None and (not isinstance(path, (list, tuple)) or len(path) < 2
+                             or any(p not in runner.ORTHORHOMBIC_POINTS for p in path)):
+        return f"`path` must list ≥ 2 of {sorted(runner.ORTHORHOMBIC_POINTS)}, got {path!r}"
+    return None
+
+
+def _validate_phonons_inputs(inputs, _) -> str | None:
+    crystal, potential = inputs["crystal"], inputs["potential"]
+    have = set(crystal.elements) if isinstance(crystal, LargeStructureData) else set(crystal.get_symbols_set())
+    missing = sorted(have - set(potential.elements or []))
+    if missing:
+        return f"the crystal has {missing}, which the potential ({potential.elements}) does not describe"
+    return None
+
+
+class PhononsCalculation(RunnerCalculation):
+    """Phonon band structure and DOS of a crystal with an ACE potential (phonopy, finite
+    displacements; the study's Fig. S3 with ACE only — no DFT phonons here) as a job.
+
+    ``crystal`` (Å, 3-D periodic; the Pnma reference), ``potential`` (its B-basis .yaml).
+    ``parameters`` (optional, :data:`~aiida_bzs.scripts.job.PHONONS_DEFAULTS`): ``supercell``
+    (repeats), ``displacement`` (Å), ``relax`` ('cell', 'positions' or 'none'; symmetry kept),
+    ``fmax`` (eV/Å), ``max_steps``, ``mesh`` (DOS q mesh), ``band_points``, ``symprec`` (Å),
+    ``path`` (names of orthorhombic high-symmetry points; default Γ–X–S–Y–Γ–Z–U–R–T–Z).
+
+    Outputs ``phonons`` (ArrayData: band path length 1/Å, frequencies THz, DOS states/THz, Γ
+    frequencies THz, relaxed cell and positions Å), ``summary`` (Dict: space group before and
+    after relaxing, lowest frequency, imaginary optical modes at Γ) and ``plot`` (PNG).
+    """
+
+    TASK = "phonons"
+    EXTRA_RETRIEVE = (runner.PHONONS_PNG,)
+
+    @classmethod
+    def define(cls, spec):
+        """A crystal, a potential and the phonopy settings."""
+        super().define(spec)
+        spec.input("crystal", valid_type=STRUCTURE_TYPES, help="The crystal (Å), 3-D periodic.")
+        spec.input("potential", valid_type=AcePotentialData, help="ACE potential (B-basis .yaml is used).")
+        spec.inputs["parameters"].validator = _validate_phonons_parameters
+        spec.inputs.validator = _validate_phonons_inputs
+        spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.phonons"
+        spec.output("phonons", valid_type=orm.ArrayData, help="Bands (THz) along the path, DOS, Γ frequencies.")
+        spec.output("summary", valid_type=orm.Dict, help="Space group, relaxation, lowest frequency (THz).")
+        spec.output("plot", valid_type=orm.SinglefileData, help="Band structure and DOS, PNG (ACE only).")
+        spec.default_output_node = "summary"
+
+    def write_inputs(self, folder) -> list[tuple]:
+        return potential_copy(self.inputs.potential, active_set=False) + structure_copy(
+            self.inputs.crystal, folder, runner.CRYSTAL)
+
+
 # --- how workchains call the jobs ---------------------------------------------------------------
 
 #: Code label (on a computer) of the runner; ``aiida-bzs setup`` registers ``bzs_job@localhost``.

@@ -175,3 +175,39 @@ class InterfaceAnalysisParser(RunnerParser):
                 return plot
             out[f"plots.{name}"] = plot
         return out
+
+
+class DatasetMapParser(RunnerParser):
+    """``map`` (ArrayData: embedding, config types; the summary as attributes) and the ``plot`` PNG."""
+
+    def build_outputs(self, summary, arrays):
+        missing = [k for k in ("embedding", "config_type") if k not in arrays]
+        if missing:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f"{runner.RESULT_NPZ} lacks {missing}")
+        node = orm.ArrayData()
+        for name, values in arrays.items():
+            node.set_array(name, values)
+        for key, value in summary.items():
+            node.base.attributes.set(key, value)
+        plot = self.retrieved_file(runner.DATASET_MAP_PNG)
+        if isinstance(plot, ExitCode):
+            return plot
+        return {"map": node, "plot": plot}
+
+
+class PhononsParser(RunnerParser):
+    """``phonons`` (ArrayData), ``summary`` (Dict) and the ``plot`` PNG."""
+
+    def build_outputs(self, summary, arrays):
+        missing = [k for k in ("band_distance", "band_frequency", "dos_frequency", "dos") if k not in arrays]
+        if missing:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f"{runner.RESULT_NPZ} lacks {missing}")
+        node = orm.ArrayData()
+        for name, values in arrays.items():
+            node.set_array(name, values)
+        node.base.attributes.set("path", summary.get("path", []))
+        node.base.attributes.set("units", summary.get("units", {}))
+        plot = self.retrieved_file(runner.PHONONS_PNG)
+        if isinstance(plot, ExitCode):
+            return plot
+        return {"phonons": node, "summary": orm.Dict(summary), "plot": plot}

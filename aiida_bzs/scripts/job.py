@@ -29,6 +29,12 @@ Tasks (one subcommand each; files are relative to the job's folder):
     Grain-boundary versus grain-interior analysis of ``structure.npz`` (grain IDs from
     ``grains.npz`` or the structure's own ``grain`` array, optional per-atom γ ``gamma.npy``), with
     CN/γ histograms and slices coloured by grain and by γ.
+``dataset_map``
+    The dataset map of a training set ``dataset.npz`` (the study's Fig. 1b): per-structure SOAP
+    vectors (dscribe) embedded in 2-D (UMAP), coloured by family; ``dataset_map.png``.
+``phonons``
+    Phonon band structure and DOS (phonopy, finite displacements) of ``crystal.npz`` with the ACE
+    potential ``potential.yaml`` (ACE only: no DFT phonons); ``phonons.png``.
 
 Structures (``crystal.npz``, ``structure.npz``, ``grains.npz``) are in the layout of a
 ``LargeStructureData`` repository file (``cell`` Å, ``pbc``, ``numbers``, ``positions`` Å, per-atom
@@ -77,6 +83,27 @@ GRAIN_ARRAY_NAMES = ("grain", "grain_id")
 POLYCRYSTAL_KEYS = ("box", "grains", "seed", "atomsk", "clearance")
 #: Keys of the ``interfaces`` task's parameters.
 INTERFACES_KEYS = ("boundary_cutoff", "shells", "slice_axis", "slice_thickness", "slice_position")
+DATASET_MAP_PNG = "dataset_map.png"
+PHONONS_PNG = "phonons.png"
+#: Keys of the ``dataset_map`` task's parameters (SOAP: r_cut, sigma in Å; UMAP: n_neighbors, min_dist).
+DATASET_MAP_KEYS = ("r_cut", "n_max", "l_max", "sigma", "n_neighbors", "min_dist", "seed", "title")
+#: Defaults of the ``dataset_map`` task: the SOAP of the study's map (Å) and UMAP's own defaults.
+DATASET_MAP_DEFAULTS = {"r_cut": 5.0, "n_max": 6, "l_max": 4, "sigma": 0.5, "n_neighbors": 15, "min_dist": 0.1,
+                        "seed": 42}
+#: Fewer structures than this are embedded with PCA: UMAP needs a neighbourhood graph.
+UMAP_MIN_STRUCTURES = 8
+#: Keys of the ``phonons`` task's parameters.
+PHONONS_KEYS = ("supercell", "displacement", "relax", "fmax", "max_steps", "mesh", "band_points", "symprec", "path")
+#: Defaults of the ``phonons`` task: supercell repeats, displacement (Å), relaxation with the
+#: potential ('cell': cell and positions, symmetry kept; 'positions'; 'none'), force limit (eV/Å),
+#: q mesh of the DOS, points per band segment, symmetry tolerance (Å).
+PHONONS_DEFAULTS = {"supercell": [2, 2, 2], "displacement": 0.01, "relax": "cell", "fmax": 1e-3, "max_steps": 500,
+                    "mesh": [8, 8, 8], "band_points": 51, "symprec": 1e-3}
+#: High-symmetry points of the simple orthorhombic Brillouin zone (Pnma), reduced coordinates.
+ORTHORHOMBIC_POINTS = {"G": (0.0, 0.0, 0.0), "X": (0.5, 0.0, 0.0), "Y": (0.0, 0.5, 0.0), "Z": (0.0, 0.0, 0.5),
+                       "S": (0.5, 0.5, 0.0), "U": (0.5, 0.0, 0.5), "T": (0.0, 0.5, 0.5), "R": (0.5, 0.5, 0.5)}
+#: The usual path through it (one connected line).
+ORTHORHOMBIC_PATH = ("G", "X", "S", "Y", "G", "Z", "U", "R", "T", "Z")
 
 
 class JobInputError(ValueError):
@@ -434,8 +461,193 @@ def task_interfaces(params: dict) -> tuple[dict, dict]:
     return json_safe(result.summary()), result.to_arrays()
 
 
+def _with_defaults(params: dict, allowed: tuple[str, ...], defaults: dict, task: str) -> dict:
+    _check_keys(params, allowed, task)
+    return {**defaults, **{k: v for k, v in params.items() if v is not None}}
+
+
+def _soap_vectors(images, p: dict) -> np.ndarray:
+    """Per-structure SOAP vectors (dscribe, ``average='inner'``), each scaled to unit length, so
+    structures of any size compare; periodic and isolated cells get the same descriptor layout."""
+    from dscribe.descriptors import SOAP
+
+    species = sorted({s for atoms in images for s in atoms.get_chemical_symbols()})
+    common = {"species": species, "r_cut": float(p["r_cut"]), "n_max": int(p["n_max"]), "l_max": int(p["l_max"]),
+              "sigma": float(p["sigma"]), "average": "inner", "sparse": False}
+    soaps = {True: SOAP(periodic=True, **common), False: SOAP(periodic=False, **common)}
+    vectors = np.zeros((len(images), soaps[True].get_number_of_features()))
+    with _progress("SOAP", len(images)) as bar:
+        for i, atoms in enumerate(images):
+            periodic = bool(np.any(atoms.pbc)) and atoms.cell.rank == 3
+            work = atoms.copy()
+            work.calc = None
+            if not periodic:
+                work.pbc = False
+            vectors[i] = np.asarray(soaps[periodic].create(work)).reshape(-1)
+            bar.update(1)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def _embed(vectors: np.ndarray, p: dict) -> tuple[np.ndarray, str, dict]:
+    """2-D embedding of the rows of ``vectors``: UMAP (seeded), or PCA for fewer than
+    :data:`UMAP_MIN_STRUCTURES` rows (too few for a neighbourhood graph; the method is recorded)."""
+    n = len(vectors)
+    if n < UMAP_MIN_STRUCTURES:
+        centred = vectors - vectors.mean(axis=0)
+        if n < 2 or not np.any(centred):
+            return np.zeros((n, 2)), "PCA", {"why": f"{n} structure(s) or identical descriptors"}
+        u, s, _ = np.linalg.svd(centred, full_matrices=False)
+        xy = np.zeros((n, 2))
+        xy[:, : min(2, len(s))] = (u * s)[:, :2]
+        return xy, "PCA", {"why": f"{n} structures: fewer than {UMAP_MIN_STRUCTURES}, too few for UMAP"}
+    import umap
+
+    neighbours = int(min(int(p["n_neighbors"]), n - 1))
+    reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=float(p["min_dist"]),
+                        random_state=int(p["seed"]), init="spectral" if n > 4 * neighbours else "pca")
+    return np.asarray(reducer.fit_transform(vectors), dtype=float), "UMAP", {"n_neighbors": neighbours}
+
+
+def task_dataset_map(params: dict) -> tuple[dict, dict]:
+    """SOAP vector of every structure of ``dataset.npz`` (a packed set), embedded in 2-D; figure
+    ``dataset_map.png`` coloured by family. Parameters (:data:`DATASET_MAP_KEYS`): SOAP ``r_cut``
+    and ``sigma`` (Å), ``n_max``, ``l_max``; UMAP ``n_neighbors``, ``min_dist``, ``seed``; ``title``.
+    Arrays: ``embedding`` (N × 2, dimensionless), ``config_type``, ``natoms``, ``energy_per_atom``
+    (eV/atom, NaN when unlabelled)."""
+    from ..report.figures import dataset_map_png
+    from ..training.dataset import unpack
+
+    p = _with_defaults(params, DATASET_MAP_KEYS, DATASET_MAP_DEFAULTS, "dataset_map")
+    arrays = _read_frames(DATASET)
+    images = unpack(arrays)
+    if not images:
+        raise JobInputError(f"{DATASET} holds no structure")
+    start = time.perf_counter()
+    vectors = _soap_vectors(images, p)
+    soap_s = time.perf_counter() - start
+    embedding, method, detail = _embed(vectors, p)
+    config_types = np.array([str(c) for c in arrays["config_type"]])
+    natoms = np.asarray(arrays["natoms"], dtype=np.int64)
+    energy_per_atom = np.asarray(arrays["energy"], dtype=float) / natoms
+    title = p.get("title") or f"SOAP + {method} of {len(images)} structures"
+    Path(DATASET_MAP_PNG).write_bytes(dataset_map_png(embedding, config_types, title=title, method=method))
+    families, counts = np.unique(config_types, return_counts=True)
+    summary = {"n_structures": len(images), "n_atoms": int(natoms.sum()), "method": method, **detail,
+               "soap": {k: p[k] for k in ("r_cut", "n_max", "l_max", "sigma")}, "n_features": int(vectors.shape[1]),
+               "seed": int(p["seed"]), "min_dist": float(p["min_dist"]), "soap_time_s": round(soap_s, 3),
+               "config_types": {str(f): int(c) for f, c in zip(families, counts)},
+               "units": {"r_cut": "Å", "sigma": "Å", "embedding": "dimensionless", "energy_per_atom": "eV/atom"}}
+    return summary, {"embedding": embedding, "config_type": config_types, "natoms": natoms,
+                     "energy_per_atom": energy_per_atom}
+
+
+def _relax_with_symmetry(atoms, calc, mode: str, fmax: float, max_steps: int, symprec: float) -> dict:
+    """Relax ``atoms`` in place with the potential, keeping its space group (ASE ``FixSymmetry``):
+    'cell' (cell and positions), 'positions' or 'none'. Returns steps, final max force (eV/Å)."""
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    atoms.calc = calc
+    if mode == "none":
+        return {"mode": mode, "steps": 0, "max_force": float(np.abs(atoms.get_forces()).max())}
+    if mode not in ("cell", "positions"):
+        raise JobInputError(f"`relax` must be 'cell', 'positions' or 'none', got {mode!r}")
+    atoms.set_constraint(FixSymmetry(atoms, symprec=symprec))
+    target = FrechetCellFilter(atoms) if mode == "cell" else atoms
+    optimiser = BFGS(target, logfile=None)
+    converged = bool(optimiser.run(fmax=fmax, steps=max_steps))
+    atoms.set_constraint()
+    return {"mode": mode, "steps": int(optimiser.nsteps), "converged": converged,
+            "max_force": float(np.linalg.norm(atoms.get_forces(), axis=1).max())}
+
+
+def task_phonons(params: dict) -> tuple[dict, dict]:
+    """Phonons of ``crystal.npz`` with the ACE potential (phonopy, finite displacements): band
+    structure along the orthorhombic path (:data:`ORTHORHOMBIC_PATH`, or ``path``: a list of point
+    names of :data:`ORTHORHOMBIC_POINTS`) and the total DOS; ``phonons.png``. ACE only: nothing
+    here is DFT. Arrays: ``band_distance`` (path length, 1/Å without 2π), ``band_frequency`` (THz, points ×
+    bands), ``band_segment`` (segment of each point), ``dos_frequency`` (THz), ``dos`` (states/THz),
+    ``gamma_frequency`` (THz), ``cell`` and ``positions`` (Å, the relaxed crystal)."""
+    from ase import Atoms
+    from ase.spacegroup.symmetrize import check_symmetry
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    from ..report.figures import phonon_png
+
+    p = _with_defaults(params, PHONONS_KEYS, PHONONS_DEFAULTS, "phonons")
+    crystal = _read_structure(CRYSTAL, "the crystal")
+    if not crystal.pbc.all():
+        raise JobInputError("phonons need a 3-D periodic crystal")
+    supercell = [int(x) for x in p["supercell"]]
+    if len(supercell) != 3 or min(supercell) < 1:
+        raise JobInputError(f"`supercell` must be three repeats ≥ 1, got {p['supercell']}")
+    path = [str(x) for x in p.get("path") or ORTHORHOMBIC_PATH]
+    unknown = [x for x in path if x not in ORTHORHOMBIC_POINTS]
+    if unknown or len(path) < 2:
+        raise JobInputError(f"`path` must name ≥ 2 points of {sorted(ORTHORHOMBIC_POINTS)}, got {path}")
+    calc = _calculator(active_set=False)
+    symprec = float(p["symprec"])
+    before = check_symmetry(crystal, symprec)
+    relax = _relax_with_symmetry(crystal, calc, str(p["relax"]), float(p["fmax"]), int(p["max_steps"]), symprec)
+    after = check_symmetry(crystal, symprec)
+    unit = PhonopyAtoms(symbols=crystal.get_chemical_symbols(), cell=crystal.cell[:],
+                        scaled_positions=crystal.get_scaled_positions(), masses=crystal.get_masses())
+    phonon = Phonopy(unit, supercell_matrix=np.diag(supercell), primitive_matrix=None, symprec=symprec)
+    phonon.generate_displacements(distance=float(p["displacement"]))
+    cells = phonon.supercells_with_displacements
+    forces = []
+    with _progress("displacements", len(cells)) as bar:
+        for cell in cells:
+            atoms = Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+            atoms.calc = calc
+            f = atoms.get_forces()
+            forces.append(f - f.mean(axis=0))  # drift from the finite displacement, not physics
+            bar.update(1)
+    phonon.forces = np.array(forces)
+    phonon.produce_force_constants()
+    n_points = int(p["band_points"])
+    qpoints = [np.linspace(ORTHORHOMBIC_POINTS[a], ORTHORHOMBIC_POINTS[b], n_points) for a, b in zip(path, path[1:])]
+    phonon.run_band_structure(qpoints, labels=path)
+    bands = phonon.get_band_structure_dict()
+    phonon.run_mesh([int(x) for x in p["mesh"]])
+    phonon.run_total_dos()
+    dos = phonon.get_total_dos_dict()
+    phonon.run_qpoints([[0.0, 0.0, 0.0]])
+    gamma = np.asarray(phonon.get_qpoints_dict()["frequencies"][0], dtype=float)
+    distances = [np.asarray(d, float) for d in bands["distances"]]
+    frequencies = [np.asarray(f, float) for f in bands["frequencies"]]
+    title = (f"ACE phonons of {crystal.get_chemical_formula(mode='metal', empirical=True)} ({after.international}), "
+             f"{'×'.join(map(str, supercell))} supercell: ACE only, no DFT")
+    Path(PHONONS_PNG).write_bytes(phonon_png(distances, frequencies, path, dos["frequency_points"],
+                                             dos["total_dos"], title=title))
+    all_freq = np.concatenate([f.ravel() for f in frequencies])
+    # acoustic modes at Γ are ~0 within numerical noise; anything clearly below is an instability
+    imaginary = gamma[3:] < -0.1 if len(gamma) > 3 else np.zeros(0, bool)
+    summary = {
+        "method": "phonopy finite displacements with the ACE potential (ACE only, no DFT)",
+        "n_atoms": len(crystal), "supercell": supercell, "displacement": float(p["displacement"]),
+        "n_displacements": len(cells), "spacegroup_before": before.international,
+        "spacegroup": after.international, "relax": relax, "path": path, "mesh": [int(x) for x in p["mesh"]],
+        "min_frequency": float(all_freq.min()), "max_frequency": float(all_freq.max()),
+        "gamma_frequencies": gamma.tolist(), "n_imaginary_gamma_optical": int(imaginary.sum()),
+        "cell": np.asarray(crystal.cell[:]).tolist(),
+        "units": {"frequency": "THz", "displacement": "Å", "band_distance": "1/Å (phonopy's path length, no 2π)", "dos": "states/THz",
+                  "cell": "Å", "max_force": "eV/Å"},
+    }
+    return json_safe(summary), {
+        "band_distance": np.concatenate(distances), "band_frequency": np.concatenate(frequencies),
+        "band_segment": np.concatenate([np.full(len(d), i) for i, d in enumerate(distances)]),
+        "dos_frequency": np.asarray(dos["frequency_points"], float), "dos": np.asarray(dos["total_dos"], float),
+        "gamma_frequency": gamma, "cell": np.asarray(crystal.cell[:], float), "positions": crystal.positions,
+    }
+
+
 TASKS = {"grade": task_grade, "parity": task_parity, "analyse": task_analyse, "explore": task_explore,
-         "polycrystal": task_polycrystal, "interfaces": task_interfaces}
+         "polycrystal": task_polycrystal, "interfaces": task_interfaces, "dataset_map": task_dataset_map,
+         "phonons": task_phonons}
 
 
 def run(task: str, folder: str | Path = ".") -> int:
