@@ -1,0 +1,105 @@
+"""CampaignWorkChain (bzs.campaign): settings, refusals at submission, and a real run from a given potential."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_bzs.workflows.campaign import (
+    STAGES,
+    CampaignWorkChain,
+    campaign_settings,
+    stages_to_run,
+    validate_inputs,
+)
+from aiida_bzs.workflows.protocols import ProtocolOverrideError
+
+#: The smallest campaign that still runs every simulation stage with real codes (≈ 2 min on 2 cores).
+TOY = {
+    "skip": ["reference", "grain_boundary_dft", "report"],
+    "md_repeat": [1, 1, 1],
+    "nanoparticle_radius": 8.0,
+    "amorphous": {"runs": {"toy": {"protocol": "demo", "overrides": {"stages": [
+        {"name": "heat", "temperature": [300, 2500], "duration": 0.2},
+        {"name": "quench", "temperature": [2500, 300], "rate": 1.0e16},
+        {"name": "minimise", "ensemble": "minimise", "box_relax": "iso", "ftol": 1.0e-2, "maxiter": 100}]}}}},
+    "polycrystal": {"protocol": "fast", "overrides": {"box": [25.0, 25.0, 25.0], "grains": [2]}},
+}
+
+
+def test_every_preset_resolves_and_names_known_stages():
+    for protocol in ("demo", "balanced", "stringent"):
+        settings = campaign_settings(protocol)
+        assert set(settings["skip"]) <= set(STAGES)
+        assert settings["protocol"] == protocol
+    assert campaign_settings("demo")["md_repeat"] == [2, 2, 2]
+
+
+def test_unknown_override_and_stage_are_refused():
+    with pytest.raises(ProtocolOverrideError, match="unknown campaign override"):
+        campaign_settings("demo", {"md_repaet": [1, 1, 1]})
+    with pytest.raises(ProtocolOverrideError, match="unknown stage"):
+        campaign_settings("demo", {"skip": ["melt"]})
+
+
+def test_given_inputs_replace_their_stages():
+    settings = campaign_settings("balanced")
+    assert stages_to_run(settings, set()) == list(STAGES)
+    run = stages_to_run(settings, {"potential", "reference_crystal"})
+    assert "learn" not in run and "fit" not in run and "reference" not in run and "amorphous" in run
+
+
+def _inputs(**extra):
+    return {"parameters": orm.Dict(campaign_settings("demo", extra.pop("overrides", None))), **extra}
+
+
+def test_contradictions_are_caught_at_submission(aiida_profile, tiny_potential, stand_in_pw):
+    skip_fit = _inputs(overrides={"skip": ["reference", "learn", "fit"]})
+    assert "give `potential`" in validate_inputs(skip_fit)
+    no_data = _inputs(overrides={"skip": ["reference", "dataset"]})
+    assert "give `training_set`" in validate_inputs(no_data)
+    missing_code = _inputs(potential=tiny_potential)
+    message = validate_inputs(missing_code)
+    assert "lammps_code" in message and "aiida-bzs setup" in message
+    # A potential without an element of the crystal.
+    from aiida_bzs.calculations.functions.structures import to_structure
+    from aiida_bzs.structures.crystal import pnma_crystal
+
+    atoms = pnma_crystal()
+    atoms[0].symbol = "Sr"
+    foreign = _inputs(potential=tiny_potential, crystal=to_structure(atoms), pw_code=stand_in_pw)
+    assert "has no ['Sr']" in validate_inputs(foreign)
+
+
+def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profile, tiny_potential_asi, lmp_code, bzs_code):
+    """Start in the middle: a potential given, so learn and fit are skipped; MD, boundaries,
+    polycrystal, analysis and scattering run with the real codes and the summary holds their numbers."""
+    builder = CampaignWorkChain.get_builder_from_protocol(
+        "demo", TOY, potential=tiny_potential_asi,
+        codes={"lammps_code": lmp_code, "job_code": bzs_code("bzs_job"), "scattering_code": bzs_code("bzs_scatter")})
+    assert "pw_code" not in builder and "pacemaker_code" not in builder  # only the codes of the stages that run
+    results, node = run_get_node(builder)
+    labels = {link.link_label for link in node.base.links.get_outgoing().all()}
+    for stage in ("melt_quench_toy", "grain_boundaries", "polycrystal", "analysis", "scattering"):
+        assert stage in labels, f"no sub-workchain {stage}: {sorted(labels)}"
+    summary = results["summary"].get_dict()
+    assert summary["stages"] == ["amorphous", "analysis", "grain_boundaries", "polycrystal", "scattering"]
+    assert results["potentials"]["filtered"].uuid == tiny_potential_asi.uuid
+    assert "toy" in results["amorphous"]
+    product = summary["amorphous"]["toy"]
+    assert product["n_atoms"] == 20 and product["density"] > 0 and product["classification"]
+    assert set(summary["analysis"]) == {"crystal", "amorphous_toy"}
+    assert summary["analysis"]["crystal"]["Zr_cn"] == pytest.approx(6.0)  # the Pnma cell: every Zr 6-fold
+    assert summary["grain_boundaries"]["rows"]
+    poly = next(iter(summary["polycrystals"].values()))
+    assert poly["n_atoms"] > 500 and poly["max_gamma"] is not None
+    assert "nanoparticle" in summary["scherrer_size_nm"]["scattering"]
+    from aiida_bzs.cli.campaign import summary_lines
+
+    lines = summary_lines(summary)
+    print("\n".join(lines))
+    assert any(line.startswith("amorphous toy:") and "g/cm³" in line for line in lines)
+    assert any(line.startswith("polycrystal ") and "max γ" in line for line in lines)
+    # Failures would be recorded (and exit 410); with the tiny potential every stage finishes.
+    assert node.is_finished_ok, summary.get("failed")
