@@ -15,7 +15,7 @@ instead of burning the rest of its wall time. Thresholds (``protocols/*.yaml``, 
   programme, else of the stage). The amorphous phase is 92.5 % of the crystal and the melt at
   2500 K about 85 %; below half the starting density the cell is boiling into a gas (0.09 g/cm³
   in issue #12), above 1.5× it is collapsing.
-- ``conserved_drift``: |E_cons(t) − E_cons(0)| / N > ``max_conserved_drift`` eV/atom, E_cons the
+- ``conserved_drift``: ``|E_cons(t) − E_cons(0)| / N`` > ``max_conserved_drift`` eV/atom, E_cons the
   thermo keyword ``econserve`` (total energy plus the energy exchanged with the thermostat and
   barostat; NVE: the total energy). It is a constant of motion only while the thermostat's
   target is constant, so stages that ramp the temperature are not checked (measured: a 2 fs
@@ -23,8 +23,8 @@ instead of burning the rest of its wall time. Thresholds (``protocols/*.yaml``, 
   the tiny test potential drifts by 1.7e-3 eV/atom/ps at 2 fs (less at 1 fs: about dt²);
   0.1 eV/atom (the kinetic energy of ~770 K) means the timestep or the forces are broken
   (40 fs NVE: 0.63 eV/atom within 0.8 ps).
-- ``potential_energy``: |E_pot(t) − E_pot(0)| / N > ``max_potential_energy_change`` + 3 k_B
-  |T_target(t) − T_target(0)| eV/atom. Heating 300 → 2500 K raises E_pot by about 3/2 k_B ΔT
+- ``potential_energy``: ``|E_pot(t) − E_pot(0)| / N`` > ``max_potential_energy_change`` + 3 k_B
+  ``|T_target(t) − T_target(0)|`` eV/atom. Heating 300 → 2500 K raises E_pot by about 3/2 k_B ΔT
   (0.28 eV/atom) plus the heat of melting; the allowance 3 k_B ΔT (0.57 eV/atom) covers both, and
   1.5 eV/atom beyond it is an energy no physical process at a fixed target releases — a broken
   potential whose atoms fall into deep unphysical wells (the thermostat hides the heat, so

@@ -33,7 +33,9 @@ def reference_summary(
     """Summary of a relaxed Pnma BaZrS3 cell, with ``problems`` listing why it is not a sound
     reference (empty list: sound).
 
-    :param energy: total energy, eV. :param forces: (N, 3) eV/Å. :param stress: 3×3 GPa.
+    :param energy: total energy, eV.
+    :param forces: (N, 3) eV/Å.
+    :param stress: 3×3 GPa.
     :param experiment: experimental (a, b, c) in Å for the deviation in per cent.
     """
     cellpar = atoms.cell.cellpar()

@@ -245,7 +245,7 @@ class LargeStructureData(orm.Data):
 
     @property
     def cell_lengths(self) -> list[float]:
-        """|a|, |b|, |c| in Å."""
+        """``|a|``, ``|b|``, ``|c|`` in Å."""
         return list(self.base.attributes.get("cell_lengths"))
 
     @property

@@ -36,8 +36,10 @@ class MeasuredPatternData(orm.XyData):
     ) -> MeasuredPatternData:
         """Read a column file (see :mod:`aiida_bzs.scattering.files`) into an unstored node.
 
-        :param kind: 'xrd' or 'pdf'. :param axis: first column: 'two_theta' (degrees, default for
-            XRD), 'q' (Å⁻¹) or 'r' (Å). :param wavelength: Å or anode name ('Cu'); needed for 2θ.
+        :param kind: 'xrd' or 'pdf'.
+        :param axis: first column: 'two_theta' (degrees, default for
+            XRD), 'q' (Å⁻¹) or 'r' (Å).
+        :param wavelength: Å or anode name ('Cu'); needed for 2θ.
         """
         kind, axis = _check_kind_axis(kind, axis)
         curve = read_measured(path, axis)

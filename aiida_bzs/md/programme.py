@@ -166,7 +166,7 @@ def duration_to_steps(duration_ps: float, timestep_fs: float) -> int:
 def quench_steps(t_start: float, t_stop: float, rate_k_per_s: float, timestep_fs: float) -> int:
     """Steps to change the temperature from ``t_start`` to ``t_stop`` (K) at ``rate`` K/s.
 
-    The time is |ΔT| / rate seconds, divided by the timestep (1 fs = 1e-15 s).
+    The time is ``|ΔT| / rate`` seconds, divided by the timestep (1 fs = 1e-15 s).
     """
     return int(round(abs(t_start - t_stop) / rate_k_per_s / (timestep_fs * S_PER_FS)))
 

@@ -194,7 +194,7 @@ def periodic_patterns(atoms: Atoms, params: dict) -> dict:
 def sphere_window(r, diameter: float) -> np.ndarray:
     """Shape function of a sphere of ``diameter`` (Å): γ0 = 1 − 3r/2D + r³/2D³ for r < D, else 0.
 
-    Its 3D Fourier transform is the sphere's |form factor|² ≥ 0, so a tapered S(Q) stays ≥ 0.
+    Its 3D Fourier transform is the sphere's ``|form factor|²`` ≥ 0, so a tapered S(Q) stays ≥ 0.
     """
     x = np.clip(np.asarray(r, dtype=float) / diameter, 0.0, 1.0)
     return 1 - 1.5 * x + 0.5 * x**3

@@ -30,7 +30,7 @@ The values agree with pymatgen's ``GrainBoundaryGenerator.enum_sigma_ort`` (test
 The real ratio (7.06/7.03)² = 1.00855 is not a small-number rational, so the real crystal has no
 exact CSL with small Σ. :func:`csl_tilt_boundaries` then lists **near-coincidence** boundaries:
 exact CSLs of a strained lattice a' = a·s, c' = c/s (area of the a–c face, hence density, kept)
-with (a'/c')² = μ/ν, for every approximant μ/ν whose strain max(|s − 1|, |1/s − 1|) is within
+with (a'/c')² = μ/ν, for every approximant μ/ν whose strain ``max(|s − 1|, |1/s − 1|)`` is within
 ``max_strain``. :func:`build_bicrystal` applies that strain, so the built cell *is* the Σ CSL.
 
 The study's Σ25, Σ31, Σ35
@@ -54,7 +54,7 @@ ratios); campaign.md does not say which ratio the study used, so all are listed.
 Low-angle boundaries
 --------------------
 A periodic symmetric tilt boundary needs a lattice direction along the boundary: θ = 2·atan(n·c/(m·a))
-with period P = |m·a, n·c|. Small angles need n = 1 and large m, P ≈ 2a/θ: 9.5° needs P ≈ 85 Å,
+with period ``P = |m·a, n·c|``. Small angles need n = 1 and large m, P ≈ 2a/θ: 9.5° needs P ≈ 85 Å,
 1.5° P ≈ 540 Å (≥ 400 Å for ±0.5°). :func:`low_angle_boundaries` returns the nearest such rotation
 under ``max_length`` and refuses when none is within ``max_deviation_deg``.
 
@@ -141,7 +141,7 @@ class TiltBoundary:
 
 
 def strained_lengths(a: float, c: float, ratio: tuple[int, int]) -> tuple[float, float, float]:
-    """(a', c', strain): a'·c' = a·c and (a'/c')² = μ/ν; strain = max(|a'/a − 1|, |c'/c − 1|)."""
+    """(a', c', strain): a'·c' = a·c and (a'/c')² = μ/ν; strain = ``max(|a'/a − 1|, |c'/c − 1|)``."""
     mu, nu = ratio
     s = ((mu / nu) / (a / c) ** 2) ** 0.25
     return a * s, c / s, max(abs(s - 1.0), abs(1.0 / s - 1.0))
@@ -230,7 +230,7 @@ def low_angle_boundaries(angles_deg, a: float, c: float, max_length: float, *,
                          max_deviation_deg: float = 0.5, max_strain: float = 0.02) -> list[TiltBoundary]:
     """The nearest commensurate symmetric tilt rotation to each requested angle (kind 'low_angle').
 
-    θ = 2·atan(n·c'/(m·a')) for coprime (m, n) with period |m·a', n·c'| ≤ ``max_length`` Å, in the
+    θ = 2·atan(n·c'/(m·a')) for coprime (m, n) with period ``|m·a', n·c'|`` ≤ ``max_length`` Å, in the
     least-strained lattice (a'/c')² = μ/ν within ``max_strain`` (for BaZrS3: μ/ν = 1, 0.21 %; an
     exactly rational a/c is used as it is). ``angle_deg`` is the achieved angle.
 

@@ -200,7 +200,7 @@ def filter_mask(
     :param max_energy_above_min: drop structures more than this many eV/atom above the lowest
         energy per atom in the set (cohesive energy per atom when ``reference_energies`` cover
         every element, so that different compositions compare; raw energy per atom otherwise).
-    :param max_force_norm: drop structures with any |F| above this, eV/Å.
+    :param max_force_norm: drop structures with any ``|F|`` above this, eV/Å.
     :param min_distance: drop structures with any pair closer than this, Å.
     """
     keep = np.ones(len(arrays["natoms"]), dtype=bool)

@@ -33,7 +33,9 @@ def relax_candidate(atoms: Atoms, calculator, fmax: float = 0.1, steps: int = 30
                     relax_cell: bool = True) -> Atoms:
     """Relax ``atoms`` (positions and, with ``relax_cell``, the cell) with ``calculator``.
 
-    :param fmax: force threshold, eV/Å. :param steps: maximum optimizer steps.
+    :param fmax: force threshold, eV/Å.
+    :param steps: maximum optimizer steps.
+
     Returns the last sane frame, with ``info['explore'] = 'rss_relax'`` and the step count.
     """
     from ase.filters import FrechetCellFilter
@@ -98,6 +100,7 @@ def explore(seeds: Sequence[Atoms], random_cells: Sequence[Atoms], calculator, r
 
     :param relax: keyword arguments of :func:`relax_candidate` (``fmax`` eV/Å, ``steps``).
     :param md: ``temperatures`` (K, list), ``steps``, ``timestep`` (fs), ``interval``.
+
     Every candidate has ``info['config_type']`` ('rss' or 'md') for the training set.
     """
     relax = dict(relax or {})

@@ -1,6 +1,7 @@
 """``LammpsBaseWorkChain`` (``bzs.lammps.base``): one stage run to the end, whatever the machine does.
 
 Handlers (BaseRestartWorkChain):
+
 - neighbour-list overflow: double ``neigh_modify one``/``page`` and rerun;
 - lost atoms: rerun once with a larger skin and bigger lists; lost again → the study's failure;
 - wall time (LAMMPS stopped cleanly) or an interrupted run: continue from the restart file of

@@ -100,7 +100,8 @@ class MdSamplingWorkChain(WorkChain):
         """Builder with the MD families of the ``active_learning.yaml`` preset ``protocol`` (its
         ``md_families``) and the LAMMPS run inputs of ``lammps_base.yaml``, all on the inputs.
 
-        :param code: LAMMPS code (label or node). :param crystal: the reference crystal (Å).
+        :param code: LAMMPS code (label or node).
+        :param crystal: the reference crystal (Å).
         :param overrides: ``families`` (merged into the preset's, family by family: temperatures K,
             durations ps, …), ``max_frames``, ``sanity``, ``lammps_protocol``; another key raises
             :class:`~aiida_bzs.workflows.protocols.ProtocolOverrideError`.

@@ -101,7 +101,7 @@ def formation_energy(e_gb: float, e_ref: float, area: float, n_boundaries: int =
 
 
 def boundary_area(cell) -> float:
-    """Area (Å²) of the boundary plane of an orthogonal bicrystal whose boundary normal is z: |a × b|."""
+    """Area (Å²) of the boundary plane of an orthogonal bicrystal whose boundary normal is z: ``|a × b|``."""
     cell = np.asarray(cell, dtype=float)
     return float(np.linalg.norm(np.cross(cell[0], cell[1])))
 

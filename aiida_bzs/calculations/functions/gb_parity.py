@@ -45,7 +45,7 @@ def parity_rows(bulk: dict, boundaries: dict[str, dict], ace: dict[str, dict],
     :param ace: per label the ACE table row (``e_gbf`` J/m², sigma, angle, kind), may be empty.
     :param chemical_potentials: DFT μ (eV/atom) for off-stoichiometric cells.
     :returns: rows (label, sigma, angle, n_atoms, area Å², e_gbf_dft / e_gbf_ace / error J/m², flags)
-        and a summary (n, MAE, RMSE, max |error| in J/m² over rows with both values).
+        and a summary (n, MAE, RMSE, max ``|error|`` in J/m² over rows with both values).
     """
     unit = formula_unit(bulk["counts"])
     n_fu = sum(bulk["counts"].values()) / sum(unit.values())

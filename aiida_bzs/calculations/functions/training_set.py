@@ -47,7 +47,7 @@ def filter_training_set(training_set: TrainingSetData, criteria: orm.Dict) -> Tr
     """Keep structures passing every criterion given.
 
     ``criteria`` keys (each optional): ``max_energy_above_min`` eV/atom above the lowest energy
-    per atom (cohesive when the set has reference energies), ``max_force`` eV/Å (largest |F|),
+    per atom (cohesive when the set has reference energies), ``max_force`` eV/Å (largest ``|F|``),
     ``min_distance`` Å (shortest contact, periodic images included).
     """
     values = criteria.get_dict()
