@@ -214,10 +214,11 @@ def export_archive(process: orm.ProcessNode, path: str | Path, *, with_callers: 
 # ----------------------------------------------------------------------------------------------
 
 #: Defaults of the picture: levels of called processes below the workflow, siblings of one process
-#: type drawn before they become one summary box, outputs drawn per workflow before "… N more".
+#: type drawn before they become one summary box, data nodes drawn per list (the workflow's
+#: inputs, a workflow's outputs, the data a calculation passes on) before "… and N more".
 GRAPH_DEPTH = 2
 GRAPH_MAX_SIBLINGS = 4
-GRAPH_MAX_OUTPUTS = 8
+GRAPH_MAX_DATA = 8
 
 _SUMMARY_STYLE = {"shape": "box", "style": "filled,dashed", "fillcolor": "#eeeeee", "color": "#777777"}
 _NOTE_STYLE = {"shape": "note", "style": "filled", "fillcolor": "#f7f7f7", "color": "#999999", "fontsize": "10"}
@@ -260,7 +261,7 @@ def _state_counts(processes) -> str:
 
 
 def provenance_graph(process: orm.ProcessNode, *, depth: int = GRAPH_DEPTH, include_calculations: bool = True,
-                     max_siblings: int = GRAPH_MAX_SIBLINGS, max_outputs: int = GRAPH_MAX_OUTPUTS):
+                     max_siblings: int = GRAPH_MAX_SIBLINGS, max_data: int = GRAPH_MAX_DATA):
     """A pruned provenance picture of ``process`` as a ``graphviz.Digraph``.
 
     Drawn: the workflow, the processes it called down to ``depth`` levels (calculations only with
@@ -271,8 +272,10 @@ def provenance_graph(process: orm.ProcessNode, *, depth: int = GRAPH_DEPTH, incl
     processes. Left out: codes, pseudopotentials, remote and retrieved folders, and the parameters
     (Dict, numbers) and intermediate arrays of every child. More than
     ``max_siblings`` children of one process type under one parent become one summary box
-    ("N × PwBaseWorkChain", with their states; 0 = never); more than ``max_outputs`` outputs of one
-    workflow end in a "… and N more outputs" box (0 = no cap). A caption says what was left out.
+    ("N × PwBaseWorkChain", with their states; 0 = never); a list of more than ``max_data`` data
+    nodes (the workflow's inputs, one workflow's outputs, what one calculation passes on) ends in a
+    "… and N more inputs/outputs" box, the most telling drawn (0 = no cap). A caption says what
+    was left out.
     """
     from aiida import orm
     from aiida.orm.utils.links import LinkPair
@@ -307,33 +310,41 @@ def provenance_graph(process: orm.ProcessNode, *, depth: int = GRAPH_DEPTH, incl
     # -- data: the workflow's main inputs, what drawn workflows return, data flowing between them --
     drawn: dict[int, orm.Node] = {}
     edges = []  # (source, target, LinkPair)
-    more_outputs = []  # (workflow, number not drawn)
+    more = []  # (process, number not drawn, 'inputs' | 'outputs')
+
+    def capped(process_, pairs, what):
+        pairs = sorted(pairs, key=lambda pair: (_rank(pair[0]), pair[1]))
+        if max_data and len(pairs) > max_data:
+            more.append((process_, len(pairs) - max_data, what))
+            return pairs[:max_data]
+        return pairs
+
     root_input = LinkType.INPUT_WORK if isinstance(process, orm.WorkflowNode) else LinkType.INPUT_CALC
-    for node, label in _input_links(process):
-        if noise_reason(node) is None and _rank(node) <= _INPUT_RANK:
-            drawn[node.pk] = node
-            edges.append((node, process, LinkPair(root_input, label)))
+    inputs = [(n, lab) for n, lab in _input_links(process) if noise_reason(n) is None and _rank(n) <= _INPUT_RANK]
+    for node, label in capped(process, inputs, "inputs"):
+        drawn[node.pk] = node
+        edges.append((node, process, LinkPair(root_input, label)))
     for proc in shown:  # what each workflow returns (and what the root makes, if a calculation)
         if not isinstance(proc, orm.WorkflowNode) and proc is not process:
             continue
         kind = LinkType.RETURN if isinstance(proc, orm.WorkflowNode) else LinkType.CREATE
-        outputs = sorted(((n, lab) for n, lab in _output_links(proc) if noise_reason(n) is None),
-                         key=lambda pair: (_rank(pair[0]), pair[1]))
-        if max_outputs and len(outputs) > max_outputs:
-            more_outputs.append((proc, len(outputs) - max_outputs))
-            outputs = outputs[:max_outputs]
-        for node, label in outputs:
+        outputs = [(n, lab) for n, lab in _output_links(proc) if noise_reason(n) is None]
+        for node, label in capped(proc, outputs, "outputs"):
             drawn[node.pk] = node
             edges.append((proc, node, LinkPair(kind, label)))
     consumed = {n.pk for proc in shown if proc is not process for n, _ in _input_links(proc)}
     for proc in shown[1:]:  # calculations: link their outputs that are drawn or flow on
         if isinstance(proc, orm.WorkflowNode):
             continue
-        for node, label in _output_links(proc):
-            flows = node.pk in consumed and noise_reason(node) is None and _rank(node) <= _MAIN_RANK
-            if node.pk in drawn or flows:
-                drawn[node.pk] = node
+        outputs = _output_links(proc)
+        for node, label in outputs:
+            if node.pk in drawn:
                 edges.append((proc, node, LinkPair(LinkType.CREATE, label)))
+        flows = [(n, lab) for n, lab in outputs if n.pk not in drawn and n.pk in consumed
+                 and noise_reason(n) is None and _rank(n) <= _MAIN_RANK]
+        for node, label in capped(proc, flows, "outputs"):
+            drawn[node.pk] = node
+            edges.append((proc, node, LinkPair(LinkType.CREATE, label)))
     for proc in shown:
         if proc is process:
             continue
@@ -361,10 +372,10 @@ def provenance_graph(process: orm.ProcessNode, *, depth: int = GRAPH_DEPTH, incl
         key = f"S{parent.pk}_{index}"
         dot.node(key, label=f"{len(members)} × {name}\n{_state_counts(members)}\npk {pks[0]}–{pks[-1]}", **_SUMMARY_STYLE)
         dot.edge(f"N{parent.pk}", key, label=f"called ×{len(members)}", style="dotted")
-    for index, (proc, count) in enumerate(more_outputs):
+    for index, (proc, count, what) in enumerate(more):
         key = f"M{proc.pk}_{index}"
-        dot.node(key, label=f"… and {count} more outputs", **_SUMMARY_STYLE)
-        dot.edge(f"N{proc.pk}", key, style="dashed")
+        dot.node(key, label=f"… and {count} more {what}", **_SUMMARY_STYLE)
+        dot.edge(*((key, f"N{proc.pk}") if what == "inputs" else (f"N{proc.pk}", key)), style="dashed")
     n_descendants = len(process.called_descendants) if isinstance(process, orm.WorkflowNode) else 0
     hidden = n_descendants - (len(shown) - 1)
     dot.attr(label=(f"{process.process_label} pk {process.pk}: {len(shown) - 1} of {n_descendants} called processes "

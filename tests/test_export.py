@@ -211,8 +211,9 @@ def test_graph_is_pruned_and_collapses_siblings(campaign, tmp_path):
     assert source.count("rattle (") == N_RATTLED and "× rattle" not in source
     workflows_only = provenance_graph(campaign, include_calculations=False, depth=1).source
     assert "StructureAnalysisWorkChain" in workflows_only and "rattle (" not in workflows_only
-    capped = provenance_graph(campaign, max_outputs=3).source
-    assert "more outputs" in capped
+    capped = provenance_graph(campaign, max_data=1).source  # root inputs: potential, training set
+    assert "… and 1 more inputs" in capped and f"… and {len(_returned(campaign)) - 1} more outputs" in capped
+    assert "AcePotentialData" in capped  # the most telling output is the one drawn
 
 
 def test_files_bundle_with_manifest(campaign, tmp_path):

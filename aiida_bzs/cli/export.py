@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..export import GRAPH_DEPTH, GRAPH_MAX_OUTPUTS, GRAPH_MAX_SIBLINGS
+from ..export import GRAPH_DEPTH, GRAPH_MAX_DATA, GRAPH_MAX_SIBLINGS
 from . import cmd_root
 from .utils import load_typed_node, with_profile
 
@@ -83,10 +83,11 @@ def export_command(node, output, files, with_callers, inputs, calculation_output
               help="Draw calculations (pw.x, LAMMPS, calcfunctions), not only workflows.")
 @click.option("--max-siblings", type=click.IntRange(0), default=GRAPH_MAX_SIBLINGS, show_default=True,
               help="More children of one process type than this under one parent become one summary box (0: never).")
-@click.option("--max-outputs", type=click.IntRange(0), default=GRAPH_MAX_OUTPUTS, show_default=True,
-              help="Outputs drawn per workflow before '… and N more outputs' (0: all).")
+@click.option("--max-data", type=click.IntRange(0), default=GRAPH_MAX_DATA, show_default=True,
+              help="Data nodes drawn per list (the workflow's inputs, a workflow's outputs, what a calculation "
+                   "passes on), most telling first, before '… and N more' (0: all).")
 @with_profile
-def graph_command(node, fmt, output, depth, include_calculations, max_siblings, max_outputs):
+def graph_command(node, fmt, output, depth, include_calculations, max_siblings, max_data):
     """Draw a readable, pruned provenance graph of the workflow NODE (pk, UUID or label).
 
     Codes, pseudopotentials, remote/retrieved folders and the parameters of every child are left
@@ -97,5 +98,5 @@ def graph_command(node, fmt, output, depth, include_calculations, max_siblings, 
     process = _process(node)
     output = output or Path(f"{process.pk}.{fmt}")
     write_graph(process, output, fmt, depth=depth, include_calculations=include_calculations,
-                max_siblings=max_siblings, max_outputs=max_outputs)
+                max_siblings=max_siblings, max_data=max_data)
     click.echo(f"provenance graph of {process.process_label} pk {process.pk}: {output}")
