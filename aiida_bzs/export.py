@@ -189,7 +189,7 @@ def export_archive(process: orm.ProcessNode, path: str | Path, *, with_callers: 
     :param with_callers: also follow the callers of every calculation met (aiida's default rules):
         the archive then holds the enclosing campaign too.
     :param quiet: hide aiida's export report (parameters, rules, entity counts) on the console.
-    Raises ``FileExistsError`` when ``path`` exists and not ``overwrite``.
+    :raises FileExistsError: when ``path`` exists and not ``overwrite``.
     """
     from aiida.tools.archive import create_archive
 
