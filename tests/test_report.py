@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -359,7 +360,7 @@ def test_report_of_a_campaign(campaign, tmp_path):
     _, problems = collect(campaign)
     assert problems == []
     images = _images(page)
-    assert len(images) == page.count("<img ") >= 14
+    assert len(images) == page.count("<img ") >= 12
     for data in images:
         assert_png(data)
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S) + re.findall(r"<caption>(.*?)</caption>", page, re.S)
@@ -371,7 +372,7 @@ def test_report_of_a_campaign(campaign, tmp_path):
             orm.load_node(uuid)  # every cited node exists
     # what each stage should have put in the page
     for text in ("Dataset map", "Learning curve", "filtered potential: ACE against DFT", "energy error",
-                 "ACE only (no DFT phonons)", "Coordination-number histograms", "Pair distribution",
+                 "ACE only: no DFT phonons", "Coordination-number histograms", "Pair distribution",
                  "Bond-angle distributions", "formation energy E_GBf", "per-atom γ", "XRD I(2θ) of each model",
                  "measured pattern in black", "measured PDF in black", "Fit of each model to the measured data",
                  "Scherrer", "Melt–quench products"):
@@ -380,6 +381,8 @@ def test_report_of_a_campaign(campaign, tmp_path):
     assert "<script" not in page and "<link" not in page
     assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', page))
     assert seconds < 60  # s: redrawing stored arrays, nothing recomputed
+    if os.environ.get("BZS_REPORT_COPY"):  # keep the page to look at: BZS_REPORT_COPY=/path/report.html
+        shutil.copy(path, os.environ["BZS_REPORT_COPY"])
     print(f"report: {len(images)} figures, {path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s")
 
 
@@ -449,7 +452,7 @@ def test_report_renders_in_headless_chromium(campaign, tmp_path):
     found = re.search(r'<pre id="bzs-check">(.*?)</pre>', result.stdout, re.S)
     assert found, f"the page did not load (exit {result.returncode}): {result.stderr[-2000:]}"
     seen = json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
-    assert seen["n_images"] == len(_images(page)) >= 14
+    assert seen["n_images"] == len(_images(page)) >= 12
     assert seen["broken"] == [] and min(seen["widths"]) > 100  # pixels: every image decoded and drawn
     assert seen["n_links"] >= 12 and seen["bad_links"] == []  # contents anchors all land in the page
     assert seen["resources"] == []  # nothing fetched from outside the page

@@ -527,7 +527,6 @@ class DatasetMapCalculation(RunnerCalculation):
         spec.inputs["metadata"]["options"]["parser_name"].default = "bzs.job.dataset_map"
         spec.output("map", valid_type=orm.ArrayData, help="2-D embedding, config types; summary as attributes.")
         spec.output("plot", valid_type=orm.SinglefileData, help="The map coloured by family, PNG.")
-        spec.default_output_node = "map"
 
     def write_inputs(self, folder) -> list[tuple]:
         return frames_copy(self.inputs.dataset, folder, runner.DATASET)

@@ -410,7 +410,8 @@ class Collector:
             rows.append((name, c.get("classification"), density.value if density is not None else None,
                          c.get("density_ratio"), c.get("density_ratio_ace"), (product.get("zr_cn") or {}).get("mean"),
                          (product.get("ba_cn") or {}).get("mean"), process.pk))
-            sources += [source(n) for n in (check, density) if n is not None]
+            sources += [source(n, f"{name} {port}") for port, n in (("product_check", check), ("density", density))
+                        if n is not None]
             plot = output(process, "plot")
             if plot is not None:
                 section.items.append(stored_figure(plot, f"Melt–quench '{name}': temperature (K) and density (g/cm³) "
@@ -463,7 +464,7 @@ class Collector:
         for bond in bonds:
             header += [f"mean {bond} CN", f"mean {bond} length (Å)"]
         header.append("S in S–S contact (%)")
-        cite_all = tuple(source(n) for ports in results.values() for p, n in ports.items()
+        cite_all = tuple(source(n, f"{k} {p}") for k, ports in results.items() for p, n in ports.items()
                          if p == "density" or p.startswith("coordination_"))
         section.items.append(Table(header, rows, "Density, coordination numbers (CN within the cut-offs "
                                    + ", ".join(f"{b} < {c:g} Å" for b, c in cutoffs.items() if c)
@@ -471,16 +472,17 @@ class Collector:
         if histograms:
             section.items.append(Figure(figures.cn_histograms_png(histograms, cutoffs),
                                         "Coordination-number histograms (% of centre atoms) per cation.",
-                                        tuple(source(n) for ports in results.values() for p, n in ports.items()
-                                              if p.startswith("coordination_"))))
+                                        tuple(source(n, f"{k} {p}") for k, ports in results.items()
+                                              for p, n in ports.items() if p.startswith("coordination_"))))
         if rdfs:
             section.items.append(Figure(figures.rdf_png(rdfs, partials),
                                         "Pair distribution: total and cation–S partial g(r) (r in Å).",
-                                        tuple(source(ports["rdf"]) for ports in results.values() if "rdf" in ports)))
+                                        tuple(source(ports["rdf"], f"{k} rdf") for k, ports in results.items()
+                                              if "rdf" in ports)))
         if adfs:
             section.items.append(Figure(figures.adf_png(adfs), "Bond-angle distributions (probability per degree).",
-                                        tuple(source(n) for ports in results.values() for p, n in ports.items()
-                                              if p.startswith("angles_"))))
+                                        tuple(source(n, f"{k} {p}") for k, ports in results.items()
+                                              for p, n in ports.items() if p.startswith("angles_"))))
 
     def grain_boundaries(self, section: Section) -> None:
         process = self.stage("grain_boundaries")
@@ -531,13 +533,13 @@ class Collector:
             section.items.append(Table(("polycrystal", "atoms", "max γ", "mean γ", "fraction γ > 2", "fraction γ > 5"),
                                        rows, "Extrapolation grade γ (dimensionless) of every atom of each relaxed "
                                        "polycrystal: above 2 the potential extrapolates.",
-                                       tuple(source(n) for n in summaries.values())))
+                                       tuple(source(n, f"gamma_summaries.{k}") for k, n in summaries.items())))
         gammas = {label: node for label, node in outputs_under(process, "gamma").items()
                   if "per_atom" in node.get_arraynames()}
         if gammas:
             section.items.append(Figure(figures.gamma_histograms_png({k: n.get_array("per_atom") for k, n in gammas.items()}),
                                         "Histograms of per-atom γ (log bins); dashed: the reliable limit γ = 2.",
-                                        tuple(source(n) for n in gammas.values())))
+                                        tuple(source(n, f"gamma.{k}") for k, n in gammas.items())))
         interfaces = outputs_under(process, "interfaces")
         if interfaces:
             rows = []
@@ -550,7 +552,7 @@ class Collector:
             section.items.append(Table(("polycrystal", "atoms in", "atoms", "S/Zr", "mean Zr–S CN", "mean Ba–S CN",
                                         "mean Zr–S length (Å)", "mean γ"), rows,
                                        "Grain-boundary against grain-interior atoms (bulk S/Zr = 3).",
-                                       tuple(source(n) for n in interfaces.values())))
+                                       tuple(source(n, f"interfaces.{k}") for k, n in interfaces.items())))
         for name, plot in outputs_under(process, "plots").items():
             section.items.append(stored_figure(plot, f"Polycrystal figure '{name}' (stored by the workchain).", process))
         self._scherrer(section, output(process, "scherrer"))
@@ -560,7 +562,7 @@ class Collector:
             wavelength = next(iter(xrd.values())).base.attributes.get("wavelength", None)
             section.items.append(Figure(figures.xrd_png(patterns, wavelength=wavelength),
                                         "Simulated XRD of the polycrystals and the crystal (normalised, offset): "
-                                        "broadening with grain count.", tuple(source(n) for n in xrd.values())))
+                                        "broadening with grain count.", tuple(source(n, f"xrd.{k}") for k, n in xrd.items())))
 
     def _scherrer(self, section: Section, node) -> None:
         if not isinstance(node, orm.Dict):
@@ -582,7 +584,8 @@ class Collector:
         if xrd:
             wavelength = next(iter(xrd.values())).base.attributes.get("wavelength", None)
             measured = _measured_two_theta(measured_xrd, wavelength)
-            cite = tuple(source(n) for n in xrd.values()) + ((source(measured_xrd, "measured XRD"),) if measured else ())
+            cite = tuple(source(n, f"xrd.{k}") for k, n in xrd.items()) + ((source(measured_xrd, "measured XRD"),)
+                                                                          if measured else ())
             section.items.append(Figure(figures.xrd_png({k: _xy(n)[1:] for k, n in xrd.items()}, measured, wavelength),
                                         "XRD I(2θ) of each model (normalised, offset)"
                                         + (", measured pattern in black." if measured else "; no measured pattern given."),
@@ -593,7 +596,8 @@ class Collector:
             if measured_pdf is not None:
                 x, y, _ = measured_pdf.get_curve()
                 measured = (x, y, "measured PDF")
-            cite = tuple(source(n) for n in gr.values()) + ((source(measured_pdf, "measured PDF"),) if measured else ())
+            cite = tuple(source(n, f"gr.{k}") for k, n in gr.items()) + ((source(measured_pdf, "measured PDF"),)
+                                                                        if measured else ())
             section.items.append(Figure(figures.pdf_png({k: _xy(n)[1:] for k, n in gr.items()}, measured),
                                         "Reduced PDF G(r) of each model (r in Å; normalised, offset)"
                                         + (", measured PDF in black." if measured else "; no measured PDF given."), cite))
@@ -603,7 +607,7 @@ class Collector:
                      n.get("n_points")) for name, n in comparisons.items()]
             section.items.append(Table(("model", "data", "Rwp", "scale", "background", "points"), rows,
                                        "Fit of each model to the measured data (scale and flat background).",
-                                       tuple(source(n) for n in comparisons.values())))
+                                       tuple(source(n, f"comparisons.{k}") for k, n in comparisons.items())))
         self._scherrer(section, output(process, "scherrer"))
 
     def provenance(self, section: Section) -> None:

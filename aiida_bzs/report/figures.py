@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 #: Okabe–Ito colours (colour-blind safe), then matplotlib's tab10 for longer lists.
 COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
@@ -196,14 +197,17 @@ def cn_histograms_png(histograms: Mapping[str, Mapping[str, tuple]], cutoffs: Ma
 def rdf_png(curves: Mapping[str, tuple], partials: Sequence[str] = ()) -> bytes:
     """Total g(r) and chosen partials: ``curves[structure] = (r in Å, total g(r), {pair: g(r)})``;
     ``partials`` names the pairs to draw (e.g. 'Zr-S'), one panel each after the total."""
+    from ..analysis.plots import plot_curves
+
     names = ["total", *partials]
-    fig = Figure(figsize=(3.0 * len(names) + 1.6, 3.0), layout="constrained")
+    fig = Figure(figsize=(3.0 * len(names) + 1.6, 3.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(names)))
+    r_max = max((float(np.max(r)) for r, _, _ in curves.values()), default=1.0)
     for ax, name in zip(axes, names):
-        for k, (label, (r, total, parts)) in enumerate(curves.items()):
-            y = total if name == "total" else parts.get(name)
-            if y is not None:
-                ax.plot(r, y, color=colour(k), lw=1.0, label=label)
+        drawn = [(label, colour(k), r, total if name == "total" else parts.get(name))
+                 for k, (label, (r, total, parts)) in enumerate(curves.items())]
+        # a crystal's peaks are 5–30× an amorphous sample's: too-tall curves are scaled, the factor written above
+        plot_curves(ax, [c for c in drawn if c[3] is not None], (0.0, r_max))
         ax.axhline(1.0, color="0.85", lw=0.6, zorder=0)
         ax.set_xlabel("r (Å)")
         ax.set_ylabel("g(r)" if name == "total" else f"g$_{{{name}}}$(r)")
@@ -217,11 +221,12 @@ def adf_png(curves: Mapping[str, Mapping[str, tuple]]) -> bytes:
     bonds = list(dict.fromkeys(b for per in curves.values() for b in per))
     fig = Figure(figsize=(3.2 * max(len(bonds), 1) + 1.6, 3.0), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(len(bonds), 1)))
+    from ..analysis.plots import plot_curves
+
     for ax, bond in zip(axes, bonds):
         centre, _, neighbour = bond.partition("–")
-        for k, (label, per) in enumerate(curves.items()):
-            if bond in per:
-                ax.plot(*per[bond], color=colour(k), lw=1.0, label=label)
+        plot_curves(ax, [(label, colour(k), *per[bond]) for k, (label, per) in enumerate(curves.items())
+                         if bond in per], (0.0, 180.0))
         ax.set_xlabel(f"{neighbour}–{centre}–{neighbour} angle (°)")
         ax.set_ylabel("probability (deg$^{-1}$)")
         ax.set_xlim(0, 180)
@@ -256,7 +261,8 @@ def gb_energy_png(angles, energies, labels: Sequence[str], kinds: Sequence[str] 
     ax.set_xlabel("misorientation angle (°)")
     ax.set_ylabel(r"$E_\mathrm{GBf}$ (J/m$^2$)")
     if ok.any():
-        ax.set_ylim(bottom=min(0.0, float(np.nanmin(energy[ok])) * 1.1))
+        ax.set_ylim(min(0.0, float(np.nanmin(energy[ok])) * 1.1), float(np.nanmax(energy[ok])) * 1.2)
+        ax.set_xlim(0.0, max(float(np.nanmax(angle[ok])) * 1.15, 10.0))
         ax.legend(frameon=False, fontsize=8)
     else:
         _note(ax, "no formation energy")
@@ -278,6 +284,9 @@ def gamma_histograms_png(gammas: Mapping[str, np.ndarray], reliable: float = 2.0
             ax.stairs(100.0 * counts / max(len(g), 1), bins, color=colour(k), lw=1.2,
                       label=f"{label}: max {g.max():.3g}, {100 * np.mean(g > reliable):.1f}% > {reliable:g}")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.axvline(reliable, color="0.4", ls="--", lw=0.8)
         ax.legend(frameon=False, fontsize=7)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import numbers
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ figure{margin:1.2em 0;padding:.6em;border:1px solid #e3e3e3;border-radius:4px}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption,caption{font-size:.88em;color:#444;text-align:left;margin-top:.4em}
 caption{caption-side:bottom;padding-top:.4em}
-table{border-collapse:collapse;margin:1em 0;font-size:.88em;width:auto;max-width:100%}
+table{border-collapse:collapse;margin:1em 0;font-size:.88em;width:auto;min-width:50%;max-width:100%}
 th,td{border:1px solid #ddd;padding:.25em .55em;vertical-align:top}th{background:#f3f5f7;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.uuid{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
@@ -138,9 +139,10 @@ def _cell(value) -> tuple[str, bool]:
         return "–", False
     if isinstance(value, bool):
         return ("yes" if value else "no"), False
-    if isinstance(value, int):
-        return f"{value:,}", True
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}", True
+    if isinstance(value, numbers.Real):
+        value = float(value)
         if value != value:  # NaN
             return "–", False
         magnitude = abs(value)
