@@ -224,7 +224,7 @@ class Collector:
                 if child is None:
                     rows.append((label, "not run", None, None, None))
                 else:
-                    rows.append((f"{label}{name}", child.process_label, child.pk, child.uuid, state(child)))
+                    rows.append((f"{label}{name}", child.process_label, str(child.pk), child.uuid, state(child)))
         section.items.append(Table(("stage", "process", "pk", "UUID", "state [exit status]"), rows,
                                    "The campaign's stages by call link label and how they ended.", (source(self.node),)))
         summary = output(self.node, "summary")
@@ -409,7 +409,7 @@ class Collector:
             product = c.get("product", {})
             rows.append((name, c.get("classification"), density.value if density is not None else None,
                          c.get("density_ratio"), c.get("density_ratio_ace"), (product.get("zr_cn") or {}).get("mean"),
-                         (product.get("ba_cn") or {}).get("mean"), process.pk))
+                         (product.get("ba_cn") or {}).get("mean"), str(process.pk)))
             sources += [source(n, f"{name} {port}") for port, n in (("product_check", check), ("density", density))
                         if n is not None]
             plot = output(process, "plot")
@@ -611,7 +611,7 @@ class Collector:
         self._scherrer(section, output(process, "scherrer"))
 
     def provenance(self, section: Section) -> None:
-        rows = [(link.link_label, link.node.process_label, link.node.pk, link.node.uuid, state(link.node))
+        rows = [(link.link_label, link.node.process_label, str(link.node.pk), link.node.uuid, state(link.node))
                 for link in sorted(self.node.base.links.get_outgoing(link_type=_CALL).all(), key=lambda l: l.node.ctime)]
         section.items.append(Table(("call link label", "process", "pk", "UUID", "state [exit status]"), rows,
                                    f"Every process {self.node.process_label} called, in order. "
