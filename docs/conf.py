@@ -24,6 +24,8 @@ myst_enable_extensions = ["colon_fence"]
 autodoc_default_options = {"members": True, "member-order": "bysource", "show-inheritance": True,
                            "ignore-module-all": True}
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"  # no "Parameters: args, kwargs" on every WorkChain
+autodoc_inherit_docstrings = False  # aiida-core's define()/setup() text is not repeated on every class
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
 # The docstrings use autodoc's own field lists (:param x:, :returns:); no napoleon (none are
