@@ -90,6 +90,8 @@ def parse_args(argv=None):
     parser.add_argument("--export", default=str(RESOURCES / "demo_dataset.aiida"),
                         help="archive file (default aiida_bzs/resources/demo_dataset.aiida)")
     parser.add_argument("--no-export", action="store_true", help="do not write the archive and the json")
+    parser.add_argument("--one-batch", action="store_true",
+                        help="label every starting structure in one DftLabelWorkChain (no idle tail between batches)")
     parser.add_argument("--dry-run", action="store_true", help="make the structures, print the settings, label nothing")
     parser.add_argument("--validate", action="store_true",
                         help="fit the final dataset (demo) and melt-quench a 2x2x2 supercell (demo)")
@@ -319,7 +321,14 @@ def export(dataset, label_nodes, args, costs, argv):
     say(f"exporting TrainingSetData<{dataset.pk}> with its provenance to {path}")
     create_archive([dataset], filename=str(path), include_authinfos=False)
     size = path.stat().st_size / 2**20
-    say(f"archive {path.name}: {size:.2f} MiB")
+    from aiida import orm
+    from aiida.tools.archive.abstract import get_format
+
+    with get_format().open(str(path), "r") as reader:
+        n_nodes = reader.querybuilder().append(orm.Node).count()
+        n_pw = reader.querybuilder().append(
+            orm.CalcJobNode, filters={"process_type": "aiida.calculations:quantumespresso.pw"}).count()
+    say(f"archive {path.name}: {size:.2f} MiB, {n_nodes} nodes, {n_pw} pw.x calculations (their inputs included)")
     settings = dataset.base.attributes.get("dft_settings", None) or {}
     summary = {
         "uuid": dataset.uuid,
@@ -339,6 +348,8 @@ def export(dataset, label_nodes, args, costs, argv):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": "python tools/make_demo_dataset.py " + " ".join(shlex.quote(a) for a in argv),
         "archive_mib": round(size, 2),
+        "archive_nodes": n_nodes,
+        "archive_pw_calculations": n_pw,
     }
     out = RESOURCES / "demo_dataset.json" if path.parent == RESOURCES else path.with_suffix(".json")
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -405,7 +416,8 @@ def main(argv=None):
         say(f"dry run: label parameters {json.dumps(builder.parameters.get_dict()['pw'], default=str)[:600]}")
         return
     label_nodes, parts = [], {}
-    for batch, prefixes in BATCHES.items():
+    batches = {"all": tuple(name for group in BATCHES.values() for name in group)} if args.one_batch else BATCHES
+    for batch, prefixes in batches.items():
         chosen = {k: v for k, v in structures.items() if k.split("_")[0] in prefixes}
         if not chosen:
             continue
