@@ -255,8 +255,8 @@ def fit(training_set, args, what="fit", versions=None):
     builder = FitAceWorkChain.get_builder_from_protocol(args.pacemaker_code, training_set,
                                                         protocol=args.fit_protocol, overrides=overrides)
     node = run_process(builder, what)
-    for version in ("filtered", "full"):
-        if version in node.outputs:
+    for version in versions_of(node):
+        if True:
             test = node.outputs[version].test_metrics.get_dict()
             metrics = node.outputs[version].metrics.get_dict()
             verdict = node.outputs[version].verdict.get_dict()
@@ -265,6 +265,12 @@ def fit(training_set, args, what="fit", versions=None):
                 f"{test.get('rmse_forces', float('nan')):.0f} meV/Å ({test.get('n_structures', '?')} structures); "
                 f"verdict {verdict.get('verdict')}")
     return node
+
+
+def versions_of(fit_node) -> list[str]:
+    """The potential versions (filtered, full) a FitAceWorkChain returned."""
+    labels = {link.link_label.split("__")[0] for link in fit_node.base.links.get_outgoing().all()}
+    return [v for v in ("filtered", "full") if v in labels]
 
 
 def _fmt(metrics: dict, kind: str) -> str:
@@ -342,6 +348,7 @@ def export(dataset, label_nodes, args, costs, argv):
             "code": "Quantum ESPRESSO pw.x (Debian), via DftLabelWorkChain (bzs.label)",
             "label_protocol": args.label_protocol,
             "settings": settings,
+            "pw_inputs": _pw_inputs(label_nodes[0]) if label_nodes else {},
         },
         "label_workchains": [n.uuid for n in label_nodes],
         "pw_cost": costs,
@@ -357,6 +364,14 @@ def export(dataset, label_nodes, args, costs, argv):
     return summary
 
 
+def _pw_inputs(label_node) -> dict:
+    """The pw.x namelists, k spacing (Å⁻¹) and SCF threshold the labels were made with."""
+    pw = label_node.inputs.parameters.get_dict()["pw"] if "parameters" in label_node.inputs else {}
+    return {"namelists": pw.get("pw", {}).get("parameters", {}), "kpoints_distance": pw.get("kpoints_distance"),
+            "conv_thr_per_atom": pw.get("meta_parameters", {}).get("conv_thr_per_atom"),
+            "pseudo_family": pw.get("pseudo_family"), "qe_protocol": label_node.inputs.parameters.get_dict().get("qe_protocol")}
+
+
 # -- 5. validation ---------------------------------------------------------------------------------
 def validate(dataset, args):
     from aiida import orm
@@ -365,7 +380,7 @@ def validate(dataset, args):
     from aiida_bzs.workflows.melt_quench import MeltQuenchWorkChain
 
     fit_node = fit(dataset, args, "validation fit")
-    version = "full" if "full" in fit_node.outputs else "filtered"
+    version = "full" if "full" in versions_of(fit_node) else "filtered"
     potential = fit_node.outputs[version].potential
     repeat = [int(x) for x in args.validate_repeat.split(",")]
     structure = make_supercell(pnma_crystal(), orm.List(repeat))
@@ -381,6 +396,30 @@ def validate(dataset, args):
     if "density" in node.outputs:
         say(f"density {node.outputs.density.value:.3f} g/cm³")
     return fit_node, node
+
+
+def record_validation(archive: Path, fit_node, mq_node) -> None:
+    """Add the validation figures (fit RMSEs, melt-quench outcome) to the dataset's json record."""
+    path = RESOURCES / "demo_dataset.json" if archive.parent == RESOURCES else archive.with_suffix(".json")
+    record = json.loads(path.read_text())
+    fit_block = {"workchain_uuid": fit_node.uuid, "wall_s": round((fit_node.mtime - fit_node.ctime).total_seconds())}
+    for version in versions_of(fit_node):
+        out = fit_node.outputs[version]
+        metrics, test = out.metrics.get_dict(), out.test_metrics.get_dict()
+        fit_block[version] = {
+            "train_rmse_energy_meV_atom": metrics.get("train_rmse_energy"), "train_rmse_forces_meV_A": metrics.get("train_rmse_forces"),
+            "test_rmse_energy_meV_atom": test.get("rmse_energy"), "test_rmse_forces_meV_A": test.get("rmse_forces"),
+            "test_structures": test.get("n_structures"), "converged": metrics.get("converged"),
+            "verdict": out.verdict.get_dict().get("verdict")}
+    mq = {"workchain_uuid": mq_node.uuid, "exit_status": mq_node.exit_status, "exit_message": mq_node.exit_message}
+    if "product_check" in mq_node.outputs:
+        check = mq_node.outputs.product_check.get_dict()
+        mq.update({k: check.get(k) for k in ("classification", "density_ratio", "lro_ratio", "reasons", "product")})
+    if "density" in mq_node.outputs:
+        mq["density_g_cm3"] = mq_node.outputs.density.value
+    record["validation"] = {"fit": fit_block, "melt_quench": mq}
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n")
+    say(f"validation recorded in {path}")
 
 
 def main(argv=None):
@@ -461,7 +500,9 @@ def main(argv=None):
     if not args.no_export:
         export(dataset, label_nodes, args, costs, argv)
     if args.validate:
-        validate(dataset, args)
+        fit_node, mq_node = validate(dataset, args)
+        if not args.no_export:
+            record_validation(Path(args.export), fit_node, mq_node)
     say(f"done in {time.time() - start:.0f} s; final TrainingSetData<{dataset.pk}> uuid {dataset.uuid}")
 
 
