@@ -50,5 +50,6 @@ from . import gb_energy  # noqa: E402,F401  (attaches `gb energy` to the gb grou
 from . import gb_dft  # noqa: E402,F401  (attaches `gb dft` to the gb group)
 from . import polycrystal  # noqa: E402,F401
 from . import services  # noqa: E402,F401
+from . import campaign  # noqa: E402,F401
 from . import report  # noqa: E402,F401
 from . import export  # noqa: E402,F401  (`export` and `graph`)
