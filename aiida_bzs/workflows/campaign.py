@@ -75,6 +75,11 @@ def campaign_settings(protocol: str | None = None, overrides: Mapping | None = N
     return settings
 
 
+def given_inputs(inputs: Mapping) -> set[str]:
+    """The stage-replacing inputs present (see :func:`stages_to_run`)."""
+    return {name for name in ("reference_crystal", "training_set", "potential", "amorphous") if inputs.get(name)}
+
+
 def stages_to_run(settings: Mapping, given: set[str]) -> list[str]:
     """The stages that run: not in ``skip`` and not replaced by a given input.
 
@@ -109,7 +114,7 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
     bad = sorted(set(settings.get("skip", [])) - set(STAGES))
     if bad:
         return f"unknown stage(s) in skip: {bad}; stages: {list(STAGES)}"
-    given = {name for name in ("reference_crystal", "training_set", "potential", "amorphous") if inputs.get(name)}
+    given = given_inputs(inputs)
     run = stages_to_run(settings, given)
     needs_potential = {"amorphous", "grain_boundaries", "polycrystal"} & set(run)
     if needs_potential and not ({"learn", "fit"} & set(run)) and "potential" not in given:
@@ -212,7 +217,7 @@ class CampaignWorkChain(WorkChain):
         builder.parameters = orm.Dict(settings)
         for name, value in inputs.items():
             builder[name] = value
-        given = {name for name in ("reference_crystal", "training_set", "potential", "amorphous") if inputs.get(name)}
+        given = given_inputs(inputs)
         for port, code in load_campaign_codes(settings, given, codes).items():
             builder[port] = code
         return builder
@@ -232,7 +237,7 @@ class CampaignWorkChain(WorkChain):
     # -- set-up -----------------------------------------------------------------------------------
     def setup(self):
         self.ctx.settings = self.inputs.parameters.get_dict()
-        given = {name for name in ("reference_crystal", "training_set", "potential", "amorphous") if self.inputs.get(name)}
+        given = given_inputs(self.inputs)
         self.ctx.run = stages_to_run(self.ctx.settings, given)
         self.ctx.failed = {}
         self.ctx.crystal = self.inputs.crystal if "crystal" in self.inputs else pnma_crystal()
