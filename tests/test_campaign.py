@@ -17,7 +17,9 @@ from aiida_bzs.workflows.protocols import ProtocolOverrideError
 
 #: The smallest campaign that still runs every simulation stage with real codes (≈ 2 min on 2 cores).
 TOY = {
-    "skip": ["reference", "grain_boundary_dft", "report"],
+    "skip": ["reference", "grain_boundary_dft"],
+    "report": {"dataset_map": {}, "phonons": {"supercell": [1, 1, 1], "mesh": [2, 2, 2], "band_points": 5,
+                                             "max_steps": 50, "fmax": 0.05}},
     "md_repeat": [1, 1, 1],
     "nanoparticle_radius": 8.0,
     "amorphous": {"runs": {"toy": {"protocol": "demo", "overrides": {"stages": [
@@ -72,7 +74,30 @@ def test_contradictions_are_caught_at_submission(aiida_profile, tiny_potential, 
     assert "has no ['Sr']" in validate_inputs(foreign)
 
 
-def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profile, tiny_potential_asi, lmp_code, bzs_code):
+def test_new_labels_must_share_the_datasets_dft_settings(aiida_profile):
+    """The demo's live generation labels on top of a shipped dataset: a different pw.x preset
+    (another k spacing) would mix incomparable energies, so it is refused at submission."""
+    import numpy as np
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_bzs.data.training_set import TrainingSetData
+
+    atoms = Atoms("BaZrS3", positions=np.eye(5, 3) * 2.5, cell=np.eye(3) * 6.0, pbc=True)
+    atoms.calc = SinglePointCalculator(atoms, energy=-10.0, forces=np.zeros((5, 3)))
+    atoms.info["config_type"] = "crystal"
+    demo = TrainingSetData.from_atoms([atoms], dft_settings={"protocol": "demo"}).store()
+    ok = _inputs(training_set=demo, overrides={"skip": ["reference", "amorphous", "grain_boundaries",
+                                                        "grain_boundary_dft", "polycrystal", "analysis",
+                                                        "scattering", "report"]})
+    assert "pw.x protocol" not in (validate_inputs(ok) or "")
+    other = _inputs(training_set=demo, overrides={"learn": {"overrides": {"label_protocol": "fast"}}})
+    message = validate_inputs(other)
+    assert "pw.x protocol 'demo'" in message and "label_protocol" in message
+
+
+def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profile, tiny_potential_asi, lmp_code, bzs_code,
+                                                                      tmp_path):
     """Start in the middle: a potential given, so learn and fit are skipped; MD, boundaries,
     polycrystal, analysis and scattering run with the real codes and the summary holds their numbers."""
     builder = CampaignWorkChain.get_builder_from_protocol(
@@ -84,7 +109,9 @@ def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profi
     for stage in ("melt_quench_toy", "grain_boundaries", "polycrystal", "analysis", "scattering"):
         assert stage in labels, f"no sub-workchain {stage}: {sorted(labels)}"
     summary = results["summary"].get_dict()
-    assert summary["stages"] == ["amorphous", "analysis", "grain_boundaries", "polycrystal", "scattering"]
+    assert summary["stages"] == ["amorphous", "analysis", "grain_boundaries", "polycrystal", "scattering", "report"]
+    assert "phonons" in labels  # the report's ACE phonon job (no training set given: no dataset map)
+    assert "dataset_map" not in labels
     assert results["potentials"]["filtered"].uuid == tiny_potential_asi.uuid
     assert "toy" in results["amorphous"]
     product = summary["amorphous"]["toy"]
@@ -103,3 +130,10 @@ def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profi
     assert any(line.startswith("polycrystal ") and "max γ" in line for line in lines)
     # Failures would be recorded (and exit 410); with the tiny potential every stage finishes.
     assert node.is_finished_ok, summary.get("failed")
+    # What `aiida-bzs campaign run` leaves: the HTML report and the archive of the whole graph.
+    from aiida_bzs.cli.campaign import write_products
+
+    files = write_products(node, tmp_path / "out")
+    html = files["report"][0].read_text()
+    assert "Phonons with the ACE potential" in html and node.uuid in html
+    assert files["archive"][0].stat().st_size > 10_000

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from pathlib import Path
+
 import click
 
 from . import cmd_root
@@ -81,16 +83,20 @@ def cmd_campaign():
 @click.option("--measured-pdf", default=None, help="Measured G(r) (pk of a bzs.measured_pattern).")
 @click.option("--allow-unusable-potential", is_flag=True, help="Run MD with a potential judged unusable.")
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+@click.option("--output-dir", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the report (report.html) and the archive (campaign.aiida) go; default campaign_<pk>.")
 @with_profile
 def cmd_campaign_run(protocol, training_set, potential, skip, measured_xrd, measured_pdf,
-                     allow_unusable_potential, submit):
-    """Run the campaign and print its summary (dataset, RMSEs, amorphous density and CNs, E_GBf, γ, Scherrer)."""
+                     allow_unusable_potential, submit, output_dir):
+    """Run the campaign and print its summary (dataset, RMSEs, amorphous density and CNs, E_GBf, γ,
+    Scherrer); then write its HTML report and its AiiDA archive."""
     run_campaign(protocol, training_set=training_set, potential=potential, skip=skip, measured_xrd=measured_xrd,
-                 measured_pdf=measured_pdf, allow_unusable_potential=allow_unusable_potential, submit=submit)
+                 measured_pdf=measured_pdf, allow_unusable_potential=allow_unusable_potential, submit=submit,
+                 output_dir=output_dir)
 
 
 def run_campaign(protocol: str, *, training_set=None, potential=None, skip=(), measured_xrd=None, measured_pdf=None,
-                 allow_unusable_potential: bool = False, submit: bool = False) -> None:
+                 allow_unusable_potential: bool = False, submit: bool = False, output_dir: Path | None = None) -> None:
     """Build, launch and report a CampaignWorkChain (the `campaign run` and `demo` commands).
 
     The codes are checked before anything is imported or stored, so a missing code costs nothing.
@@ -152,17 +158,51 @@ def run_campaign(protocol: str, *, training_set=None, potential=None, skip=(), m
         if progress is not None:
             progress.__class__ = CampaignProgress
         _, node = runner.run_get_node(instance)
-    _print_result(node, time.monotonic() - started)
+    wall = time.monotonic() - started
+    files = write_products(node, output_dir or Path(f"campaign_{node.pk}"))
+    _print_result(node, wall, files)
 
 
-def _print_result(node, wall: float | None = None) -> None:
-    """The summary lines, where the report is, and the exit state."""
+def write_products(node, folder: Path) -> dict:
+    """The campaign's HTML report and AiiDA archive in ``folder``: {'report': path, 'archive': path}.
+
+    Client-side views of the finished graph (the report renders nodes, the archive copies them); a
+    failure of either is printed, not raised, so the summary is always shown.
+    """
+    from ..export import export_archive
+    from ..report import write_report
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, make in (("report", lambda: write_report(node, folder / "report.html")),
+                       ("archive", lambda: export_archive(node, folder / "campaign.aiida", overwrite=True))):
+        started = time.monotonic()
+        try:
+            make()
+        except Exception as exc:  # noqa: BLE001 - the summary matters more than a view of it
+            click.echo(f"Warning: could not write the {name}: {type(exc).__name__}: {exc}", err=True)
+            continue
+        files[name] = (folder / ("report.html" if name == "report" else "campaign.aiida"), time.monotonic() - started)
+    return files
+
+
+def _print_result(node, wall: float | None = None, files: dict | None = None) -> None:
+    """The summary lines, where the report and the archive are, and the exit state."""
     if "summary" in node.outputs:
         for line in summary_lines(node.outputs.summary.get_dict()):
             click.echo(line)
-    if "report" in node.outputs:
-        click.echo(f"report       `aiida-bzs campaign report {node.pk} -o report.html` (SinglefileData pk {node.outputs.report.pk})")
-    click.echo(f"archive      `aiida-bzs export {node.pk} campaign.aiida`; graph `aiida-bzs graph {node.pk}`")
+    files = files or {}
+    if "report" in files:
+        click.echo(f"report       {files['report'][0]} (open in a browser; {files['report'][1]:.0f} s)")
+    else:
+        click.echo(f"report       `aiida-bzs report {node.pk} -o report.html`")
+    if "archive" in files:
+        size = files["archive"][0].stat().st_size / 2**20
+        click.echo(f"archive      {files['archive'][0]} ({size:.1f} MiB; `verdi archive import` it elsewhere)")
+    else:
+        click.echo(f"archive      `aiida-bzs export {node.pk} campaign.aiida`")
+    click.echo(f"graph        `aiida-bzs graph {node.pk} --format svg`; files bundle `aiida-bzs export {node.pk} DIR --files`")
     if wall is not None:
         click.echo(f"wall time    {_elapsed(wall)}")
     if not node.is_finished_ok:

@@ -116,6 +116,28 @@ def learning_settings(inputs) -> dict:
     return settings
 
 
+def label_settings_problem(training_set: TrainingSetData, label_protocol: str) -> str | None:
+    """Why labels made with ``label_protocol`` cannot join ``training_set``, or None.
+
+    Labels of one dataset must come from one DFT setting: a different k-point spacing or cutoff
+    shifts energies by far more than the fit error, and merging would teach the potential that
+    shift (the reference energies catch a different cutoff, not a different k spacing). A set
+    that does not record its pw.x protocol (a user's own data) is not judged.
+    """
+    recorded = training_set.dft_settings.get("protocol")
+    if not recorded:
+        return None
+    try:
+        wanted = get_protocol("label", label_protocol).get("pw_protocol")
+    except ProtocolError as exc:
+        return str(exc)
+    if wanted and wanted != recorded:
+        return (f"the training set (pk {training_set.pk}) was labelled with the pw.x protocol {recorded!r}, but new "
+                f"labels would use {wanted!r} (label_protocol {label_protocol!r}): one dataset needs one DFT setting; "
+                f"set label_protocol to a preset whose pw_protocol is {recorded!r}")
+    return None
+
+
 def validate_inputs(inputs, _ctx=None) -> str | None:
     """Refuse at launch: unknown protocol, generation limit < 1, bad threshold or method."""
     try:
@@ -153,6 +175,10 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         error, _ = check_potential_usable(potential, bool(allow.value) if allow is not None else False)
         if error:
             return f"initial_potential: {error}"
+    if training_set is not None:
+        problem = label_settings_problem(training_set, settings["label_protocol"])
+        if problem:
+            return problem
     test_set = inputs.get("test_set")
     if test_set is not None and training_set is not None:
         shared = overlap(training_set.get_arrays(), test_set.get_arrays())

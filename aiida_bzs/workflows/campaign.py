@@ -124,6 +124,16 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         return "learn/fit need training data but `dataset` is skipped: give `training_set` or do not skip `dataset`"
     if "grain_boundary_dft" in run and "grain_boundaries" not in run:
         return "grain_boundary_dft needs the grain_boundaries stage: skip both or neither"
+    training_set = inputs.get("training_set")
+    if training_set is not None and "learn" in run:
+        from .active_learning import label_settings_problem
+
+        learn = settings.get("learn") or {}
+        label_protocol = (learn.get("overrides") or {}).get("label_protocol") or get_protocol(
+            "active_learning", learn.get("protocol")).get("label_protocol")
+        problem = label_settings_problem(training_set, label_protocol)
+        if problem:
+            return f"learn: {problem} (campaign parameters learn.overrides.label_protocol)"
     crystal = inputs.get("reference_crystal") or inputs.get("crystal")
     elements = set(crystal.get_kind_names()) if crystal is not None else {"Ba", "Zr", "S"}
     for name in ("potential", "potential_full"):
@@ -194,7 +204,6 @@ class CampaignWorkChain(WorkChain):
         spec.output_namespace("amorphous", valid_type=STRUCTURE_TYPES, dynamic=True, required=False,
                               help="The melt–quench products by protocol name.")
         spec.output("summary", valid_type=orm.Dict, help="The campaign's numbers (campaign_summary).")
-        spec.output("report", valid_type=orm.SinglefileData, required=False, help="The self-contained HTML report.")
         spec.exit_code(401, "ERROR_REFERENCE_FAILED", message="The reference relaxation failed: {details}")
         spec.exit_code(402, "ERROR_DATASET_FAILED", message="Labelling the initial training data failed: {details}")
         spec.exit_code(403, "ERROR_LEARN_FAILED", message="Active learning failed: {details}")
@@ -476,11 +485,46 @@ class CampaignWorkChain(WorkChain):
 
     # -- report -----------------------------------------------------------------------------------
     def run_report(self):
-        """The dataset map job (SOAP + UMAP of the training data) for the report, when available."""
-        return None
+        """The report's two jobs: the dataset map (SOAP + UMAP of the final training data, the
+        study's Fig. 1b) and the ACE phonons of the reference crystal (Fig. S3, ACE only).
+
+        The HTML itself is a view of the finished graph, not a transformation of data: it is
+        rendered client-side from this node (``aiida-bzs report``; ``aiida-bzs campaign run``
+        writes it at the end), every figure citing its node.
+        """
+        from ..calculations.jobs import DatasetMapCalculation, PhononsCalculation, JOB_OPTIONS
+
+        stage = self._stage("report")
+        options = {**JOB_OPTIONS, **(stage.get("job_options") or {})}
+        futures = {}
+        if self.ctx.training_set is not None and stage.get("dataset_map", True) is not False:
+            builder = DatasetMapCalculation.get_builder()
+            builder.code = self.inputs.job_code
+            builder.dataset = self.ctx.training_set
+            if isinstance(stage.get("dataset_map"), Mapping) and stage["dataset_map"]:
+                builder.parameters = orm.Dict(dict(stage["dataset_map"]))
+            builder.metadata = {"options": options, "call_link_label": "dataset_map"}
+            futures["dataset_map"] = self.submit(builder)
+        potential = self.ctx.potentials.get("full") or self.ctx.potentials.get("filtered")
+        if potential is not None and stage.get("phonons", False) is not False:
+            builder = PhononsCalculation.get_builder()
+            builder.code = self.inputs.job_code
+            builder.crystal = self.ctx.reference
+            builder.potential = potential
+            if isinstance(stage.get("phonons"), Mapping) and stage["phonons"]:
+                builder.parameters = orm.Dict(dict(stage["phonons"]))
+            builder.metadata = {"options": options, "call_link_label": "phonons"}
+            futures["phonons"] = self.submit(builder)
+        if futures:
+            self.report(f"report jobs: {', '.join(futures)}")
+        self.ctx.report_jobs = list(futures)
+        return ToContext(**futures)
 
     def inspect_report(self):
-        return None
+        """A failed report job is noted (exit 410 at the end); the report shows what exists."""
+        for name in self.ctx.report_jobs:
+            self.ctx.children[name] = self.ctx[name].uuid
+            self._check(name, self.ctx[name])
 
     # -- results ----------------------------------------------------------------------------------
     def _summary_inputs(self) -> dict:
@@ -536,8 +580,6 @@ class CampaignWorkChain(WorkChain):
             self.out(f"amorphous.{name}", structure)
         summary = campaign_summary(**self._summary_inputs())
         self.out("summary", summary)
-        if "report_file" in self.ctx:
-            self.out("report", self.ctx.report_file)
         if self.ctx.failed:
             return self.exit_codes.ERROR_STAGES_FAILED.format(details="; ".join(f"{k}: {v}" for k, v in self.ctx.failed.items()))
         return None
