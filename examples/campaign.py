@@ -20,13 +20,15 @@ from _launch import launch
 from aiida import load_profile, orm
 
 
-def build(protocol: str = "demo", training_set=None, potential=None, skip=(), codes: dict | None = None):
+def build(protocol: str = "demo", training_set=None, potential=None, skip=(), codes: dict | None = None, **more):
     """The builder: codes by their `aiida-bzs setup` labels unless ``codes`` maps a port
-    (``pw_code``, ``lammps_code``, …) to another; only the codes of the stages that run are loaded."""
+    (``pw_code``, ``lammps_code``, …) to another; only the codes of the stages that run are loaded.
+    ``more``: other inputs (``test_set``, ``initial_potential``, ``reference_crystal``, …)."""
     from aiida_bzs.workflows.campaign import CampaignWorkChain, campaign_settings
 
     overrides = {"skip": sorted(set(campaign_settings(protocol)["skip"]) | set(skip))} if skip else None
     inputs = {name: node for name, node in (("training_set", training_set), ("potential", potential)) if node}
+    inputs.update({name: node for name, node in more.items() if node is not None})
     return CampaignWorkChain.get_builder_from_protocol(protocol, overrides, codes=codes, **inputs)
 
 
@@ -41,11 +43,13 @@ def main(argv=None) -> None:
     load_profile()
     training_set = orm.load_node(args.training_set) if args.training_set else None
     potential = orm.load_node(args.potential) if args.potential else None
+    more = {}
     if args.protocol == "demo" and training_set is None and potential is None:
-        from aiida_bzs.common.demo_dataset import load_demo_dataset
+        from aiida_bzs.common.demo_dataset import load_demo_inputs
 
-        training_set = load_demo_dataset()
-    node = launch(build(args.protocol, training_set, potential, args.skip), args.submit)
+        more = load_demo_inputs()  # the shipped train part, fixed test set and generation-0 potential
+        training_set = more.pop("training_set")
+    node = launch(build(args.protocol, training_set, potential, args.skip, **more), args.submit)
     if not args.submit and "summary" in node.outputs:
         from aiida_bzs.cli.campaign import summary_lines
 

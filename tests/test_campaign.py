@@ -72,6 +72,9 @@ def test_contradictions_are_caught_at_submission(aiida_profile, tiny_potential, 
     atoms[0].symbol = "Sr"
     foreign = _inputs(potential=tiny_potential, crystal=to_structure(atoms), pw_code=stand_in_pw)
     assert "has no ['Sr']" in validate_inputs(foreign)
+    # A generation-0 potential for a learn stage that does not run.
+    idle = _inputs(potential=tiny_potential, initial_potential=tiny_potential)
+    assert "`initial_potential` starts the `learn` stage" in validate_inputs(idle)
 
 
 def test_new_labels_must_share_the_datasets_dft_settings(aiida_profile):

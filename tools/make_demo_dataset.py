@@ -26,9 +26,14 @@ workchains, and this script is how it was made (and how to remake it):
    ``aiida.tools.archive.create_archive`` into ``aiida_bzs/resources/demo_dataset.aiida``, and a
    summary (uuid, structures per config_type, DFT settings, date, command) into
    ``aiida_bzs/resources/demo_dataset.json``.
-5. optionally (``--validate``): the demo fit on the final dataset and a ``MeltQuenchWorkChain``
-   (protocol ``demo``) of a 2×2×2 Pnma supercell with the ``full`` potential; prints its
-   ``product_check`` (classification, density ratio, Zr–S/Ba–S CN).
+5. optionally (``--validate``, before the export): the final dataset is split exactly as the demo
+   campaign's ``learn`` stage splits it (``split_training_set``, its ``test_fraction`` and seed);
+   the demo fit runs on the train part, tested on the fixed test part, and a ``MeltQuenchWorkChain``
+   (protocol ``demo``) of a 2×2×2 Pnma supercell runs with its ``full`` potential; the script prints
+   its ``product_check`` (classification, density ratio, Zr–S/Ba–S CN). The train part, the test
+   set and that potential go into the archive too (json ``demo_inputs``): the demo campaign's
+   ``learn`` starts from them (generation 0 = the shipped potential, never trained on the test set),
+   so the campaign spends its minutes on one live generation, not on refitting the shipped data.
 
 Re-running is cheap: every stage's result is kept in the group ``demo_dataset/<tag>`` (node extra
 ``demo_dataset_stages``) and reused; pw.x and pacemaker calculations are also cached by AiiDA.
@@ -250,12 +255,13 @@ def print_costs(label_node) -> dict:
 
 
 # -- 3. MD families --------------------------------------------------------------------------------
-def fit(training_set, args, what="fit", versions=None):
+def fit(training_set, args, what="fit", versions=None, test_set=None):
     from aiida_bzs.workflows.fit import FitAceWorkChain
 
     overrides = {"versions": versions} if versions else None
     builder = FitAceWorkChain.get_builder_from_protocol(args.pacemaker_code, training_set,
-                                                        protocol=args.fit_protocol, overrides=overrides)
+                                                        protocol=args.fit_protocol, overrides=overrides,
+                                                        test_set=test_set)
     node = run_process(builder, what)
     for version in versions_of(node):
         if True:
@@ -319,7 +325,7 @@ def md_frames(potential, crystal, args, generation: int):
 
 
 # -- 4. export -------------------------------------------------------------------------------------
-def export(dataset, label_nodes, args, costs, argv):
+def export(dataset, label_nodes, args, costs, argv, demo_inputs=None):
     from aiida.tools.archive import create_archive
 
     path = Path(args.export)
@@ -327,7 +333,7 @@ def export(dataset, label_nodes, args, costs, argv):
     if path.exists():
         path.unlink()
     say(f"exporting TrainingSetData<{dataset.pk}> with its provenance to {path}")
-    create_archive([dataset], filename=str(path), include_authinfos=False)
+    create_archive([dataset, *(demo_inputs or {}).values()], filename=str(path), include_authinfos=False)
     size = path.stat().st_size / 2**20
     from aiida import orm
     from aiida.tools.archive.abstract import get_format
@@ -360,6 +366,10 @@ def export(dataset, label_nodes, args, costs, argv):
         "archive_nodes": n_nodes,
         "archive_pw_calculations": n_pw,
     }
+    if demo_inputs:
+        # what the demo campaign starts from: the train part (learn trains on it), the fixed test set
+        # (never trained on, by the shipped potential either) and generation 0 of learn
+        summary["demo_inputs"] = {name: node.uuid for name, node in demo_inputs.items()}
     out = RESOURCES / "demo_dataset.json" if path.parent == RESOURCES else path.with_suffix(".json")
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
     say(f"summary: {out}")
@@ -375,20 +385,43 @@ def _pw_inputs(label_node) -> dict:
 
 
 # -- 5. validation ---------------------------------------------------------------------------------
-def validate(dataset, args):
+def demo_split(dataset):
+    """The train/test split the demo campaign's ``learn`` stage makes of ``dataset`` (its protocol's
+    ``test_fraction`` and ``split_seed``; split_training_set is deterministic), as nodes."""
+    from aiida import orm
+
+    from aiida_bzs.calculations.functions.training_set import split_training_set
+    from aiida_bzs.workflows.campaign import campaign_settings
+    from aiida_bzs.workflows.protocols import get_protocol, recursive_merge
+
+    learn = campaign_settings("demo")["learn"]
+    settings = recursive_merge(get_protocol("active_learning", learn.get("protocol")), learn.get("overrides") or {})
+    parts = split_training_set(dataset, orm.Dict({"test_fraction": settings["test_fraction"],
+                                                  "seed": settings.get("split_seed", 0)}))
+    return parts["train"], parts["test"]
+
+
+def validate(dataset, args, stages):
+    """Fit on the demo's train part (tested on its fixed test set) and melt-quench with the result:
+    the fit's ``full`` potential is what the demo campaign's ``learn`` starts from."""
     from aiida import orm
 
     from aiida_bzs.calculations.functions.structures import make_supercell, pnma_crystal
     from aiida_bzs.workflows.melt_quench import MeltQuenchWorkChain
 
-    fit_node = fit(dataset, args, "validation fit")
+    train, test = demo_split(dataset)
+    say(f"demo split: train {len(train)} structures, fixed test set {len(test)} {dict(test.config_types)}")
+    key = dataset.uuid[:8]  # a stage per final dataset: a rerun with more data validates again
+    fit_node = stages.get(f"validation_fit_{key}") or stages.put(
+        f"validation_fit_{key}", fit(train, args, "validation fit (train part)", test_set=test))
     version = "full" if "full" in versions_of(fit_node) else "filtered"
     potential = fit_node.outputs[version].potential
     repeat = [int(x) for x in args.validate_repeat.split(",")]
     structure = make_supercell(pnma_crystal(), orm.List(repeat))
     builder = MeltQuenchWorkChain.get_builder_from_protocol(args.lmp_code, potential, structure, protocol="demo")
     builder.allow_unusable_potential = orm.Bool(True)
-    node = run_process(builder, f"melt-quench demo of {len(structure.sites)} atoms ({version} potential)")
+    node = stages.get(f"validation_mq_{key}") or stages.put(
+        f"validation_mq_{key}", run_process(builder, f"melt-quench demo of {len(structure.sites)} atoms ({version} potential)"))
     if "product_check" in node.outputs:
         check = node.outputs.product_check.get_dict()
         product = check.get("product", {})
@@ -397,7 +430,7 @@ def validate(dataset, args):
         say(f"reasons: {check.get('reasons')}")
     if "density" in node.outputs:
         say(f"density {node.outputs.density.value:.3f} g/cm³")
-    return fit_node, node
+    return fit_node, node, {"training_set": train, "test_set": test, "initial_potential": potential}
 
 
 def record_validation(archive: Path, fit_node, mq_node) -> None:
@@ -499,11 +532,12 @@ def main(argv=None):
         say(f"dataset after MD generation {generation}: {len(dataset)} structures {dict(dataset.config_types)}")
     stages.put("final", dataset)
 
-    if not args.no_export:
-        export(dataset, label_nodes, args, costs, argv)
+    fit_node = mq_node = demo_inputs = None
     if args.validate:
-        fit_node, mq_node = validate(dataset, args)
-        if not args.no_export:
+        fit_node, mq_node, demo_inputs = validate(dataset, args, stages)
+    if not args.no_export:
+        export(dataset, label_nodes, args, costs, argv, demo_inputs)
+        if fit_node is not None:
             record_validation(Path(args.export), fit_node, mq_node)
     say(f"done in {time.time() - start:.0f} s; final TrainingSetData<{dataset.pk}> uuid {dataset.uuid}")
 

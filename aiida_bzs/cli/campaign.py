@@ -104,7 +104,7 @@ def run_campaign(protocol: str, *, training_set=None, potential=None, skip=(), m
     from aiida import orm
     from aiida.manage import get_manager
 
-    from ..common.demo_dataset import load_demo_dataset
+    from ..common.demo_dataset import load_demo_inputs
     from ..data.ace_potential import AcePotentialData
     from ..data.training_set import TrainingSetData
     from ..workflows.campaign import CampaignWorkChain, campaign_settings, load_campaign_codes
@@ -124,10 +124,14 @@ def run_campaign(protocol: str, *, training_set=None, potential=None, skip=(), m
     elif use_demo_data:
         started = time.monotonic()
         with refusals_as_click_errors():
-            inputs["training_set"] = load_demo_dataset()
-        click.echo(f"demo dataset: TrainingSetData pk {inputs['training_set'].pk}, {len(inputs['training_set'])} "
-                   f"structures {inputs['training_set'].config_types} (shipped archive; "
-                   f"{time.monotonic() - started:.1f} s)")
+            inputs.update(load_demo_inputs())
+        data = inputs["training_set"]
+        line = (f"demo dataset: TrainingSetData pk {data.pk}, {len(data)} structures {data.config_types}")
+        if "test_set" in inputs:
+            line += f"; fixed test set pk {inputs['test_set'].pk} ({len(inputs['test_set'])} structures)"
+        if "initial_potential" in inputs:
+            line += f"; generation 0: AcePotentialData pk {inputs['initial_potential'].pk}"
+        click.echo(f"{line} (shipped archive, DFT by this package; {time.monotonic() - started:.1f} s)")
     if potential:
         inputs["potential"] = load_typed_node(potential, AcePotentialData)
     for name, value in (("measured_xrd", measured_xrd), ("measured_pdf", measured_pdf)):

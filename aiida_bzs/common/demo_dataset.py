@@ -36,11 +36,26 @@ def demo_dataset_record() -> dict:
 
 def load_demo_dataset():
     """The demo TrainingSetData, imported from the shipped archive into this profile when absent."""
+    return _load(demo_dataset_record()["uuid"])
+
+
+def load_demo_inputs() -> dict:
+    """What the demo campaign starts from, imported when absent: ``training_set`` (the train part of
+    the shipped dataset), ``test_set`` (its fixed test set) and ``initial_potential`` (the demo fit
+    on the train part: generation 0 of ``learn``); ``{'training_set': the whole set}`` for a record
+    without them (an older archive)."""
+    record = demo_dataset_record()
+    names = record.get("demo_inputs") or {}
+    if not names:
+        return {"training_set": _load(record["uuid"])}
+    return {name: _load(uuid) for name, uuid in names.items()}
+
+
+def _load(uuid: str):
+    """Node ``uuid``, importing the shipped archive first when this profile lacks it."""
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
-    record = demo_dataset_record()
-    uuid = record["uuid"]
     try:
         return orm.load_node(uuid)
     except NotExistent:

@@ -136,7 +136,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
             return f"learn: {problem} (campaign parameters learn.overrides.label_protocol)"
     crystal = inputs.get("reference_crystal") or inputs.get("crystal")
     elements = set(crystal.get_kind_names()) if crystal is not None else {"Ba", "Zr", "S"}
-    for name in ("potential", "potential_full"):
+    if inputs.get("initial_potential") is not None and "learn" not in run:
+        return "`initial_potential` starts the `learn` stage, which does not run: drop it, or give it as `potential`"
+    for name in ("potential", "potential_full", "initial_potential"):
         potential = inputs.get(name)
         if potential is not None:
             missing = sorted(elements - set(potential.elements))
@@ -170,6 +172,9 @@ class CampaignWorkChain(WorkChain):
                    help="A fixed test set for learn/fit (default: split off the starting data).")
         spec.input("potential", valid_type=AcePotentialData, required=False,
                    help="A potential for MD, relaxations and analyses: replaces `learn` and `fit`.")
+        spec.input("initial_potential", valid_type=AcePotentialData, required=False,
+                   help="Generation 0 of `learn` (fitted on `training_set`, never on `test_set`): learn starts "
+                        "exploring with it instead of fitting first (the demo's shipped potential).")
         spec.input("potential_full", valid_type=AcePotentialData, required=False,
                    help="With `potential`: the full-data version for the polycrystals (default: `potential`).")
         spec.input_namespace("amorphous", valid_type=STRUCTURE_TYPES, dynamic=True, required=False,
@@ -331,6 +336,8 @@ class CampaignWorkChain(WorkChain):
             else {"crystal": self.ctx.reference}
         if self.ctx.test_set is not None:
             extra["test_set"] = self.ctx.test_set
+        if "initial_potential" in self.inputs:
+            extra["initial_potential"] = self.inputs.initial_potential
         builder = ActiveLearningWorkChain.get_builder_from_protocol(
             self.ctx.training_set, self.inputs.pacemaker_code, self.inputs.pw_code, protocol=stage.get("protocol"),
             overrides=stage.get("overrides"), lammps_code=self.inputs.lammps_code, **extra)
