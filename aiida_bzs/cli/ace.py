@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..workflows.protocols import list_protocols
 from . import cmd_root
 from .utils import launch, load_typed_node, refusals_as_click_errors, with_profile
 
@@ -127,8 +128,8 @@ def write_parity_plot(node, path: Path) -> list[Path]:
 
 @cmd_root.command("fit")
 @click.argument("dataset")
-@click.option("--protocol", type=click.Choice(["fast", "balanced", "stringent"]), default="balanced",
-              show_default=True, help="Preset of protocols/fit.yaml (fast = smoke test of the toolchain).")
+@click.option("--protocol", type=click.Choice(list_protocols("fit")), default="balanced",
+              show_default=True, help="Preset of protocols/fit.yaml (fast = smoke test of the toolchain; demo = the demo campaign's fits).")
 @click.option("--versions", default="filtered,full", show_default=True,
               help="Comma-separated: filtered (1 eV/atom rule), full.")
 @click.option("--reference-energies", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -199,7 +200,7 @@ def cmd_fit(dataset, protocol, versions, reference_energies, max_iterations, wei
 
 @cmd_root.command("learn")
 @click.argument("dataset")
-@click.option("--protocol", type=click.Choice(["fast", "balanced", "stringent"]), default="fast", show_default=True)
+@click.option("--protocol", type=click.Choice(list_protocols("active_learning")), default="fast", show_default=True)
 @click.option("--generations", type=int, default=None, help="Maximum number of potentials, generation 0 included.")
 @click.option("--potential", "potential_id", default=None, help="Start from this AcePotentialData (pk/UUID).")
 @click.option("--reference-energies", type=click.Path(exists=True, dir_okay=False), default=None)

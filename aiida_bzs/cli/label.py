@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from ..workflows.protocols import list_protocols
 from . import cmd_root
 from .utils import launch, with_profile
 
@@ -19,7 +20,8 @@ from .utils import launch, with_profile
 @cmd_root.command("label")
 @click.argument("group_label")
 @click.option("--code", "code_label", default="pw@localhost", show_default=True, help="pw.x code label.")
-@click.option("--protocol", type=click.Choice(["fast", "balanced", "stringent"]), default="balanced", show_default=True)
+@click.option("--protocol", type=click.Choice(list_protocols("label")), default="balanced", show_default=True,
+              help="Preset of protocols/label.yaml (demo: the shipped demo dataset's DFT settings).")
 @click.option("--pseudo-family", default=None, help="Pseudopotential family label (default SSSP PBEsol, else pslibrary).")
 @click.option("--limit", type=int, default=None, help="Label only this many structures, drawn at random with --seed.")
 @click.option("--seed", type=int, default=0, show_default=True)
