@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import pytest
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, run_get_node
 from aiida.plugins import CalculationFactory, WorkflowFactory
+from report_browser import open_in_chromium
 
 from aiida_bzs.report import figures, write_report
 from aiida_bzs.report.html import Figure, Report, Section, Source, Table, Text, render
@@ -413,45 +412,10 @@ def test_report_of_a_process_without_stages(aiida_profile, tmp_path):
 # --- the page in a browser ----------------------------------------------------------------------
 
 #: Injected into a copy of the page: after load, writes what the browser saw into the DOM.
-CHECK_SCRIPT = """<script>window.addEventListener('load', () => {
-  const images = [...document.images];
-  const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
-  const result = {
-    n_images: images.length,
-    broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt),
-    widths: images.map(i => i.naturalWidth),
-    n_links: links.length,
-    bad_links: links.filter(h => !h.startsWith('#') || !document.getElementById(decodeURIComponent(h.slice(1)))),
-    resources: performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:')),
-    title: document.title,
-  };
-  const pre = document.createElement('pre');
-  pre.id = 'bzs-check';
-  pre.textContent = JSON.stringify(result);
-  document.body.appendChild(pre);
-});</script>"""
-
-
-def _chromium() -> str | None:
-    return next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
-                 if shutil.which(name)), None)
-
-
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(campaign, tmp_path):
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("no Chromium on this machine (setup.sh installs the Debian package `chromium`)")
     page = write_report(campaign, tmp_path / "report.html").read_text(encoding="utf-8")
-    checked = tmp_path / "checked.html"
-    checked.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
-    result = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000", "--dump-dom", checked.as_uri()],
-        capture_output=True, text=True, timeout=180)
-    found = re.search(r'<pre id="bzs-check">(.*?)</pre>', result.stdout, re.S)
-    assert found, f"the page did not load (exit {result.returncode}): {result.stderr[-2000:]}"
-    seen = json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    seen = open_in_chromium(page, tmp_path)
     assert seen["n_images"] == len(_images(page)) >= 12
     assert seen["broken"] == [] and min(seen["widths"]) > 100  # pixels: every image decoded and drawn
     assert seen["n_links"] >= 12 and seen["bad_links"] == []  # contents anchors all land in the page
