@@ -411,7 +411,6 @@ def test_report_of_a_process_without_stages(aiida_profile, tmp_path):
 
 # --- the page in a browser ----------------------------------------------------------------------
 
-#: Injected into a copy of the page: after load, writes what the browser saw into the DOM.
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(campaign, tmp_path):
     page = write_report(campaign, tmp_path / "report.html").read_text(encoding="utf-8")

@@ -104,7 +104,7 @@ def run_campaign(protocol: str, *, training_set=None, potential=None, skip=(), m
     from aiida import orm
     from aiida.manage import get_manager
 
-    from ..common.demo_dataset import demo_dataset_record, load_demo_inputs
+    from ..common.demo_dataset import load_demo_inputs, validation_problem
     from ..data.ace_potential import AcePotentialData
     from ..data.training_set import TrainingSetData
     from ..workflows.campaign import CampaignWorkChain, campaign_settings, load_campaign_codes
@@ -132,10 +132,10 @@ def run_campaign(protocol: str, *, training_set=None, potential=None, skip=(), m
         if "initial_potential" in inputs:
             line += f"; generation 0: AcePotentialData pk {inputs['initial_potential'].pk}"
         click.echo(f"{line} (shipped archive, DFT by this package; {time.monotonic() - started:.1f} s)")
-        status = (demo_dataset_record().get("validation") or {}).get("status", "")
-        if status.startswith("NOT PLAUSIBLE"):
+        problem = validation_problem()
+        if problem:
             click.secho(f"WARNING: the shipped demo dataset failed its own validation; expect the "
-                        f"MD stages to refuse or fail: {status}", fg="yellow", err=True)
+                        f"MD stages to refuse or fail: {problem}", fg="yellow", err=True)
     if potential:
         inputs["potential"] = load_typed_node(potential, AcePotentialData)
     for name, value in (("measured_xrd", measured_xrd), ("measured_pdf", measured_pdf)):

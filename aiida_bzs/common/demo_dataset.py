@@ -34,6 +34,13 @@ def demo_dataset_record() -> dict:
     return json.loads(path.read_text())
 
 
+def validation_problem(record: dict | None = None) -> str:
+    """What the record says is wrong with the shipped data (its ``validation.status`` when that starts
+    with ``NOT PLAUSIBLE``: a potential fitted on it failed the demo melt-quench), else ``''``."""
+    status = ((record or demo_dataset_record()).get("validation") or {}).get("status", "")
+    return status if status.startswith("NOT PLAUSIBLE") else ""
+
+
 def load_demo_dataset():
     """The demo TrainingSetData, imported from the shipped archive into this profile when absent."""
     return _load(demo_dataset_record()["uuid"])

@@ -49,11 +49,11 @@ def campaign(folder, aiida_profile):
 
 def test_every_stage_ran_and_finished(campaign):
     assert campaign.is_finished_ok, f"[{campaign.exit_status}] {campaign.exit_message}"
-    labels = {link.link_label for link in campaign.base.links.get_outgoing().all()}
-    missing = [label for label in STAGE_LABELS if label not in labels]
+    children = {link.link_label: link.node for link in campaign.base.links.get_outgoing().all()}
+    missing = [label for label in STAGE_LABELS if label not in children]
     assert not missing, f"stages not in the imported graph: {missing}"
     for label in STAGE_LABELS:
-        child = next(l.node for l in campaign.base.links.get_outgoing().all() if l.link_label == label)
+        child = children[label]
         assert child.is_finished_ok, f"{label}: {child.process_label} [{child.exit_status}] {child.exit_message}"
     outputs = set(campaign.outputs)
     assert {"crystal", "training_set", "test_set", "potentials", "amorphous", "summary"} <= outputs
