@@ -151,6 +151,7 @@ RULES: dict[str, list[tuple[str, str, object]]] = {
         ("parameters.repulsion.r_in", "Å", OURS),
         ("parameters.repulsion.delta_in", "Å", OURS),
         ("parameters.repulsion.core_repulsion", "eV·Å, Å⁻²", OURS),
+        ("parameters.repulsion.inner_cutoff_type", "", "ours: pacemaker's ZBL core (`zbl`)"),
         ("parameters.config_type_weights", "", "ours: uniform, the study's factors are not published"),
         ("parameters.max_iterations", "BFGS iterations", OURS),
         ("parameters.plateau.*", "", "ours: a fit that would gain < 1 % from doubling its iterations"),

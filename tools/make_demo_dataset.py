@@ -65,11 +65,19 @@ STAGE_EXTRA = "demo_dataset_stages"
 #: placed in 200 random 20-atom cells; accepted cells come out at 27–30 Å³/atom.)
 LIQUID_SEPARATIONS = {"Ba-Ba": 3.4, "Ba-Zr": 3.2, "Ba-S": 2.7, "Zr-Zr": 3.0, "Zr-S": 2.25, "S-S": 2.5}
 
-#: Labelling batches (one DftLabelWorkChain each), by the structure keys' prefixes.
-BATCHES = {"crystal": ("crystal", "perturbed", "hot"), "random": ("rss",)}
+#: Close-contact random cells (``--counts contacts=N``): S–S down to 1.9 Å (S2 1.89 Å, polysulfide
+#: S–S 2.05 Å), Zr–S 2.15 Å, Ba–S 2.6 Å. v8 had no S–S below 2.5 Å at all, and its potential's hot
+#: melt collapsed into S–S contacts of 1.86–1.96 Å (a 50 eV drop in 15 fs on 160 atoms).
+CONTACT_SEPARATIONS = {**LIQUID_SEPARATIONS, "Ba-S": 2.6, "Zr-S": 2.15, "S-S": 1.9}
 
-#: Default number of structures per group of the starting set (``--counts NAME=N``).
-DEFAULT_COUNTS = {"perturbed": 8, "hot": 10, "rss": 12}
+#: Labelling batches (one DftLabelWorkChain each), by the structure keys' prefixes. The `contacts`
+#: batch (dimers, close-contact cells) joins at generation ``--contacts-at``.
+BATCHES = {"crystal": ("crystal", "perturbed", "hot"), "random": ("rss",)}
+CONTACT_BATCH = ("dimer", "contact")
+
+#: Default number of structures per group of the starting set (``--counts NAME=N``; ``dimers`` is
+#: the number of distances per element pair, all six pairs).
+DEFAULT_COUNTS = {"perturbed": 8, "hot": 10, "rss": 12, "dimers": 0, "contacts": 0}
 
 
 def parse_args(argv=None):
@@ -90,6 +98,8 @@ def parse_args(argv=None):
     parser.add_argument("--num-mpiprocs", type=int, default=1, help="MPI ranks per pw.x job (default 1)")
     parser.add_argument("--md-generations", type=int, default=0,
                         help="rounds of fit → MD families → label the most extrapolative frames (default 0)")
+    parser.add_argument("--contacts-at", type=int, default=0,
+                        help="generation at whose start the dimers and close-contact cells join (default 0: the starting set)")
     parser.add_argument("--md-per-family", type=int, default=5,
                         help="MD frames labelled per family and round (largest γ first; default 5)")
     parser.add_argument("--export", default=str(RESOURCES / "demo_dataset.aiida"),
@@ -154,7 +164,7 @@ def make_structures(counts: dict, seed: int) -> dict:
     """The starting structures (all 20 atoms), by key, from the package's generators."""
     from aiida import orm
 
-    from aiida_bzs.calculations.functions.generators import generate_perturbed, generate_rss
+    from aiida_bzs.calculations.functions.generators import generate_dimers, generate_perturbed, generate_rss
     from aiida_bzs.calculations.functions.structures import pnma_crystal, strain
 
     crystal = pnma_crystal()
@@ -190,6 +200,18 @@ def make_structures(counts: dict, seed: int) -> dict:
                                      "seed": seed + 300}))
         for i, key in enumerate(sorted(out)):
             structures[f"rss_{i:02d}"] = out[key]
+    # dimers of all six pairs in the isolated atoms' 10 Å box (from 0.85 x the covalent radii to 5 Å;
+    # 50-125 s of pw.x each) and close-contact random cells: the short distances a hot melt reaches
+    if counts["dimers"]:
+        out = generate_dimers(orm.Dict({"points": counts["dimers"], "box": 10.0}))
+        for i, key in enumerate(sorted(out)):
+            structures[f"dimer_{i:02d}"] = out[key]
+    if counts["contacts"]:
+        out = generate_rss(orm.Dict({"count": counts["contacts"], "composition": "BaZrS3", "formula_units": [4],
+                                     "volume_per_atom": [24.0, 28.0], "min_separation": CONTACT_SEPARATIONS,
+                                     "seed": seed + 400}))
+        for i, key in enumerate(sorted(out)):
+            structures[f"contact_{i:02d}"] = out[key]
     return structures
 
 
@@ -254,6 +276,26 @@ def print_costs(label_node) -> dict:
             "max_wall_s": round(float(wall.max()), 1)}
 
 
+def add_contacts(dataset, structures, args, stages, label_nodes, costs):
+    """Label the dimers and close-contact cells (stage ``label_contacts``) and merge them into
+    ``dataset`` (stage ``contacts_merged``), before a later MD generation."""
+    from aiida_bzs.calculations.functions.training_set import merge_training_sets
+
+    chosen = {k: v for k, v in structures.items() if k.split("_")[0] in CONTACT_BATCH}
+    if not chosen:
+        return dataset
+    node = stages.get("label_contacts") or stages.put(
+        "label_contacts", label(structures=chosen, args=args, what=f"label contacts ({len(chosen)})"))
+    label_nodes.append(node)
+    costs["contacts"] = print_costs(node)
+    merged = stages.get("contacts_merged")
+    if merged is None:
+        merged = stages.put("contacts_merged", merge_training_sets(
+            **{"a_previous": dataset, "b_contacts": node.outputs.training_set}))
+    say(f"with dimers and close contacts: {len(merged)} structures {dict(merged.config_types)}")
+    return merged
+
+
 # -- 3. MD families --------------------------------------------------------------------------------
 def fit(training_set, args, what="fit", versions=None, test_set=None):
     from aiida_bzs.workflows.fit import FitAceWorkChain
@@ -306,6 +348,13 @@ def md_frames(potential, crystal, args, generation: int):
         "high_temperature": {"temperatures": [1500.0] if generation == 1 else [1500.0, 2200.0], "duration": 2.0,
                              "interval": 0.2, "skip": 0.4, "cells": ["crystal", "amorphous"]},
     }
+    if generation >= 4:
+        # from generation 4 (v9): the demo melt itself, 2500 K at the liquid's NPT volume (1.15 x the
+        # crystal at 2500 K in the 160-atom demo melt), where the v8 potential with the fitted-in core
+        # collapsed into S-S contacts after 0.2 ps
+        families["nvt_melt"].update(temperatures=[2500.0, 3000.0], volume_scales=[1.05, 1.15])
+        families["melt_quench"].update(melt_temperature=2500.0, volume_scale=1.15)
+        families["high_temperature"].update(temperatures=[2200.0, 2500.0])
     builder = MdSamplingWorkChain.get_builder_from_protocol(
         args.lmp_code, potential, crystal, protocol="fast", overrides={"families": families, "lammps_protocol": "fast"})
     builder.allow_unusable_potential = orm.Bool(True)  # exploring where a potential fails is the point
@@ -435,6 +484,26 @@ def validate(dataset, args, stages):
     return fit_node, node, {"training_set": train, "test_set": test, "initial_potential": potential}
 
 
+def validation_status(mq: dict) -> str:
+    """``PLAUSIBLE: …`` when the validation melt-quench finished and its product is the study's kind
+    of amorphous (product_check ``amorphous``), else ``NOT PLAUSIBLE: …`` with what went wrong (the
+    demo campaign warns with it: aiida_bzs.common.demo_dataset.validation_problem)."""
+    product = mq.get("product") or {}
+
+    def mean_cn(element):
+        value = (product.get(f"{element}_cn") or {}).get("mean")
+        return float("nan") if value is None else value
+
+    figures = (f"density {mq.get('density_ratio') or float('nan'):.1%} of the crystal's, mean Zr-S CN "
+               f"{mean_cn('zr'):.2f}, Ba-S CN {mean_cn('ba'):.2f}")
+    if mq.get("exit_status") == 0 and mq.get("classification") == "amorphous":
+        return f"PLAUSIBLE: a potential fitted on the train part melt-quenches the crystal into an amorphous solid ({figures})"
+    if mq.get("exit_status") != 0:
+        return f"NOT PLAUSIBLE: the validation melt-quench failed (exit {mq.get('exit_status')}): {mq.get('exit_message')}"
+    return (f"NOT PLAUSIBLE: the validation melt-quench product is {mq.get('classification')} ({figures}): "
+            + "; ".join(mq.get("reasons") or []))
+
+
 def record_validation(archive: Path, fit_node, mq_node) -> None:
     """Add the validation figures (fit RMSEs, melt-quench outcome) to the dataset's json record."""
     path = RESOURCES / "demo_dataset.json" if archive.parent == RESOURCES else archive.with_suffix(".json")
@@ -454,7 +523,7 @@ def record_validation(archive: Path, fit_node, mq_node) -> None:
         mq.update({k: check.get(k) for k in ("classification", "density_ratio", "lro_ratio", "reasons", "product")})
     if "density" in mq_node.outputs:
         mq["density_g_cm3"] = mq_node.outputs.density.value
-    record["validation"] = {"fit": fit_block, "melt_quench": mq}
+    record["validation"] = {"fit": fit_block, "melt_quench": mq, "status": validation_status(mq)}
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n")
     say(f"validation recorded in {path}")
 
@@ -481,8 +550,9 @@ def main(argv=None):
     # 1 + 2: starting structures and their labels, one DftLabelWorkChain per batch of families (a
     # finished batch is kept even if a later one is interrupted)
     structures = make_structures(counts, args.seed)
-    say(f"{len(structures)} structures of 20 atoms: " + ", ".join(
-        f"{name}={sum(1 for k in structures if k.split('_')[0] == name)}" for name in ("crystal", *counts)))
+    say(f"{len(structures)} structures: " + ", ".join(
+        f"{prefix}={sum(1 for k in structures if k.split('_')[0] == prefix)}"
+        for prefix in ("crystal", "perturbed", "hot", "rss", *CONTACT_BATCH)))
     if args.dry_run:
         from aiida_bzs.workflows.label import DftLabelWorkChain
 
@@ -492,7 +562,9 @@ def main(argv=None):
         say(f"dry run: label parameters {json.dumps(builder.parameters.get_dict()['pw'], default=str)[:600]}")
         return
     label_nodes, parts = [], {}
-    batches = {"all": tuple(name for group in BATCHES.values() for name in group)} if args.one_batch else BATCHES
+    batches = {"all": tuple(name for group in BATCHES.values() for name in group)} if args.one_batch else dict(BATCHES)
+    if args.contacts_at == 0:
+        batches["contacts"] = CONTACT_BATCH
     for batch, prefixes in batches.items():
         chosen = {k: v for k, v in structures.items() if k.split("_")[0] in prefixes}
         if not chosen:
@@ -514,6 +586,8 @@ def main(argv=None):
 
     # 3: MD families
     for generation in range(1, args.md_generations + 1):
+        if generation == args.contacts_at:
+            dataset = add_contacts(dataset, structures, args, stages, label_nodes, costs)
         merged = stages.get(f"dataset_{generation}")
         if merged is None:
             fit_node = stages.get(f"fit_{generation}") or stages.put(
