@@ -193,25 +193,23 @@ def make_structures(counts: dict, seed: int) -> dict:
         out = generate_perturbed(scaled(volume), orm.Dict({"count": 1, "max_strain": 0.03, "rattle_stdev": stdev,
                                                             "seed": seed + 200 + i}))
         structures[f"hot_{i:02d}"] = out["perturbed_0000"]
+    def random_cells(prefix: str, count: int, volume_per_atom: list, separations: dict, seed_offset: int):
+        if count:
+            out = generate_rss(orm.Dict({"count": count, "composition": "BaZrS3", "formula_units": [4],
+                                         "volume_per_atom": volume_per_atom, "min_separation": separations,
+                                         "seed": seed + seed_offset}))
+            for i, key in enumerate(sorted(out)):
+                structures[f"{prefix}_{i:02d}"] = out[key]
+
     # random 20-atom cells at liquid-like volumes (crystal 24.8 Å³/atom; melt ~1.1 x)
-    if counts["rss"]:
-        out = generate_rss(orm.Dict({"count": counts["rss"], "composition": "BaZrS3", "formula_units": [4],
-                                     "volume_per_atom": [25.0, 30.0], "min_separation": LIQUID_SEPARATIONS,
-                                     "seed": seed + 300}))
-        for i, key in enumerate(sorted(out)):
-            structures[f"rss_{i:02d}"] = out[key]
+    random_cells("rss", counts["rss"], [25.0, 30.0], LIQUID_SEPARATIONS, 300)
     # dimers of all six pairs in the isolated atoms' 10 Å box (from 0.85 x the covalent radii to 5 Å;
     # 50-125 s of pw.x each) and close-contact random cells: the short distances a hot melt reaches
     if counts["dimers"]:
         out = generate_dimers(orm.Dict({"points": counts["dimers"], "box": 10.0}))
         for i, key in enumerate(sorted(out)):
             structures[f"dimer_{i:02d}"] = out[key]
-    if counts["contacts"]:
-        out = generate_rss(orm.Dict({"count": counts["contacts"], "composition": "BaZrS3", "formula_units": [4],
-                                     "volume_per_atom": [24.0, 28.0], "min_separation": CONTACT_SEPARATIONS,
-                                     "seed": seed + 400}))
-        for i, key in enumerate(sorted(out)):
-            structures[f"contact_{i:02d}"] = out[key]
+    random_cells("contact", counts["contacts"], [24.0, 28.0], CONTACT_SEPARATIONS, 400)
     return structures
 
 
