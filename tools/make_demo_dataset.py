@@ -12,7 +12,9 @@ workchains, and this script is how it was made (and how to remake it):
    ones, rattled by 0.15–0.3 Å at up to 1.15 × the crystal volume, i.e. thermal and pre-melting
    distortions); random 4-formula-unit cells at liquid-like volumes with liquid-like minimum
    separations (``rss``). Every cell has 20 atoms, so Γ-only DFT (pw.yaml ``demo``) samples all of
-   them alike.
+   them alike. Optionally (``--counts dimers=N``, ``--counts contacts=N``, joining at generation
+   ``--contacts-at``): dimers of all six pairs in the isolated atoms' 10 Å box (``dimer``) and random
+   cells with close contacts, S–S down to 1.9 Å (``rss``), the short distances a hot melt reaches.
 2. **labels**: ``DftLabelWorkChain`` (``bzs.label``), protocol ``demo`` (PBEsol, pslibrary
    1.0.0 US, 25/200 Ry, Γ only: *demo-grade DFT, not converged*), ``max_concurrent`` 2 jobs of
    1 MPI rank each, isolated-atom energies for pacemaker's ``energy_corrected``.
@@ -161,7 +163,7 @@ def run_process(builder, what: str):
 
 # -- 1. structures ---------------------------------------------------------------------------------
 def make_structures(counts: dict, seed: int) -> dict:
-    """The starting structures (all 20 atoms), by key, from the package's generators."""
+    """The starting structures (20 atoms; dimers 2), by key, from the package's generators."""
     from aiida import orm
 
     from aiida_bzs.calculations.functions.generators import generate_dimers, generate_perturbed, generate_rss
@@ -550,7 +552,7 @@ def main(argv=None):
     structures = make_structures(counts, args.seed)
     say(f"{len(structures)} structures: " + ", ".join(
         f"{prefix}={sum(1 for k in structures if k.split('_')[0] == prefix)}"
-        for prefix in ("crystal", "perturbed", "hot", "rss", *CONTACT_BATCH)))
+        for prefix in (*(p for group in BATCHES.values() for p in group), *CONTACT_BATCH)))
     if args.dry_run:
         from aiida_bzs.workflows.label import DftLabelWorkChain
 
