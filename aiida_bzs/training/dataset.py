@@ -215,16 +215,21 @@ def filter_mask(
     return keep
 
 
-def split_indices(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, test_fraction: float, seed: int, train_only=None) -> tuple[np.ndarray, np.ndarray]:
     """Random train/test partition of ``range(n)``: sorted (train, test) index arrays.
 
-    The test part holds ``round(test_fraction * n)`` structures; same seed, same split.
+    The test part holds ``round(test_fraction * m)`` of the ``m`` eligible structures; those
+    flagged in the boolean mask ``train_only`` (e.g. dimers: curve samples, not configurations a
+    potential is judged on) always go to train. Same seed, same split; without ``train_only`` the
+    split is the one of earlier versions.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(test_fraction * n))
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+    fixed = np.zeros(n, dtype=bool) if train_only is None else np.asarray(train_only, dtype=bool)
+    eligible = np.flatnonzero(~fixed)
+    order = eligible[np.random.default_rng(seed).permutation(len(eligible))]
+    n_test = int(round(test_fraction * len(eligible)))
+    return np.sort(np.concatenate([order[n_test:], np.flatnonzero(fixed)])), np.sort(order[:n_test])
 
 
 def _fmt(values: np.ndarray) -> str:

@@ -150,6 +150,19 @@ def test_split_is_seeded_and_complete(aiida_profile, images):
     assert len(other["test"]) == 2
 
 
+def test_split_keeps_dimers_in_train(aiida_profile, images):
+    """Dimers teach the short range and are never tested on, unless ``train_only`` says otherwise."""
+    node = TrainingSetData.from_atoms(images).store()
+    for seed in range(6):
+        parts = split_training_set(node, orm.Dict({"test_fraction": 0.3, "seed": seed}))
+        assert "dimer" not in parts["test"].config_types
+        assert parts["train"].config_types["dimer"] == node.config_types["dimer"]
+        assert len(parts["train"]) + len(parts["test"]) == len(node)
+    mixed = [split_training_set(node, orm.Dict({"test_fraction": 0.5, "seed": s, "train_only": []}))["test"]
+             for s in range(12)]
+    assert any("dimer" in part.config_types for part in mixed)
+
+
 def test_select_and_merge(aiida_profile, images):
     node = TrainingSetData.from_atoms(images, FAKE_REFERENCES, {"protocol": "fast"}).store()
     crystal = select_config_types(node, orm.List(["crystal", "dimer"]))

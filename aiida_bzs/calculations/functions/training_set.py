@@ -14,6 +14,9 @@ from ...data.training_set import DatasetError, TrainingSetData
 #: Keys accepted by :func:`filter_training_set` (eV/atom, eV/Å, Å).
 FILTER_KEYS = ("max_energy_above_min", "max_force", "min_distance")
 
+#: config_types that split_training_set always puts into train (its ``train_only`` default).
+TRAIN_ONLY_CONFIG_TYPES = ("dimer",)
+
 
 @calcfunction
 def merge_training_sets(**sets: TrainingSetData) -> TrainingSetData:
@@ -71,15 +74,20 @@ def filter_training_set(training_set: TrainingSetData, criteria: orm.Dict) -> Tr
 
 @calcfunction
 def split_training_set(training_set: TrainingSetData, parameters: orm.Dict) -> dict[str, TrainingSetData]:
-    """Random train/test split: ``parameters`` = {'test_fraction': 0.1, 'seed': 0}.
+    """Random train/test split: ``parameters`` = {'test_fraction': 0.1, 'seed': 0, 'train_only': ['dimer']}.
 
-    Returns ``{'train', 'test'}``; the same seed gives the same split.
+    Returns ``{'train', 'test'}``; the same seed gives the same split. Structures whose config_type
+    is in ``train_only`` (default: dimers) are never tested on: a dimer curve teaches the short
+    range, but ten dimers in a 25-cell test set made its RMSE a statement about dimers.
     """
     values = parameters.get_dict()
-    train, test = ds.split_indices(len(training_set), float(values.get("test_fraction", 0.1)), int(values.get("seed", 0)))
+    train_only = set(values.get("train_only", TRAIN_ONLY_CONFIG_TYPES))
+    mask = [str(t) in train_only for t in training_set.get_arrays()["config_type"]] if train_only else None
+    train, test = ds.split_indices(len(training_set), float(values.get("test_fraction", 0.1)), int(values.get("seed", 0)), mask)
     if len(test) == 0 or len(train) == 0:
         raise DatasetError(
-            f"test_fraction {values.get('test_fraction', 0.1)} of {len(training_set)} structures leaves an empty part"
+            f"test_fraction {values.get('test_fraction', 0.1)} of {len(training_set)} structures "
+            f"({sum(mask or [])} of them train-only: {sorted(train_only)}) leaves an empty part"
         )
     return {"train": training_set.subset(train), "test": training_set.subset(test)}
 
