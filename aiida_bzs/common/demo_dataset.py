@@ -16,6 +16,10 @@ from pathlib import Path
 
 ARCHIVE = "demo_dataset.aiida"
 RECORD = "demo_dataset.json"
+#: How the record's ``validation.status`` starts when a potential fitted on the dataset failed the
+#: demo melt-quench (written by tools/make_demo_dataset.py, read by validation_problem).
+NOT_PLAUSIBLE = "NOT PLAUSIBLE"
+PLAUSIBLE = "PLAUSIBLE"
 
 
 class DemoDatasetError(RuntimeError):
@@ -38,7 +42,7 @@ def validation_problem(record: dict | None = None) -> str:
     """What the record says is wrong with the shipped data (its ``validation.status`` when that starts
     with ``NOT PLAUSIBLE``: a potential fitted on it failed the demo melt-quench), else ``''``."""
     status = ((record or demo_dataset_record()).get("validation") or {}).get("status", "")
-    return status if status.startswith("NOT PLAUSIBLE") else ""
+    return status if status.startswith(NOT_PLAUSIBLE) else ""
 
 
 def load_demo_dataset():
