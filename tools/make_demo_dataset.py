@@ -44,6 +44,11 @@ Re-running is cheap: every stage's result is kept in the group ``demo_dataset/<t
     .venv/bin/python tools/make_demo_dataset.py --profile bzs --md-generations 1 --validate
     .venv/bin/python tools/make_demo_dataset.py --counts rss=4 --counts hot=2 --tag small --no-export
 
+A next version can start from the shipped one instead of relabelling it: ``--resume-from
+aiida_bzs/resources/demo_dataset.aiida`` imports that archive and takes its labels, MD generations
+and merges as this tag's finished stages (v10 = v8's 73 cells + dimers, close contacts and MD
+generation 4; the json's ``command`` records it).
+
 Units: volumes as scales of the crystal volume, rattles in Å, energies eV, forces eV/Å.
 """
 
