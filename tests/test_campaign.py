@@ -140,3 +140,18 @@ def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profi
     html = files["report"][0].read_text()
     assert "Phonons with the ACE potential" in html and node.uuid in html
     assert files["archive"][0].stat().st_size > 10_000
+
+
+def test_a_stage_its_workchain_refuses_is_a_recorded_failure(aiida_profile, tiny_potential_asi, lmp_code, bzs_code):
+    """Grains thinner than twice the potential's cutoff are refused by GrainBoundaryWorkChain's
+    validation when the campaign submits it: the campaign records that stage as failed (exit 410,
+    summary['failed']) instead of excepting, like any failed simulation stage."""
+    overrides = {"skip": ["reference", "grain_boundary_dft", "amorphous", "polycrystal", "analysis", "scattering",
+                          "report"],
+                 "grain_boundaries": {"protocol": "fast", "overrides": {"grain_thickness": 2.0}}}
+    builder = CampaignWorkChain.get_builder_from_protocol(
+        "demo", overrides, potential=tiny_potential_asi, codes={"lammps_code": lmp_code, "job_code": bzs_code("bzs_job")})
+    results, node = run_get_node(builder)
+    assert node.exit_status == 410, node.exit_message
+    failed = results["summary"].get_dict()["failed"]
+    assert "grain_boundaries" in failed and "cutoff" in failed["grain_boundaries"], failed

@@ -248,6 +248,19 @@ class CampaignWorkChain(WorkChain):
         self.report(f"stage {name} failed: {self.ctx.failed[name]}")
         return False
 
+    def _launch(self, futures: dict, name: str, make_builder) -> None:
+        """Submit the builder ``make_builder()`` as stage ``name`` into ``futures``; a builder the
+        sub-workchain refuses (its input validation, e.g. grains thinner than twice the fitted
+        potential's cutoff) is recorded as that stage's failure, like a failed run, and the other
+        stages go on."""
+        try:
+            builder = make_builder()
+            builder.metadata.call_link_label = name
+            futures[name] = self.submit(builder)
+        except (ValueError, TypeError, KeyError) as exc:
+            self.ctx.failed[name] = f"refused before it ran: {type(exc).__name__}: {exc}"
+            self.report(f"stage {name} failed: {self.ctx.failed[name]}")
+
     # -- set-up -----------------------------------------------------------------------------------
     def setup(self):
         self.ctx.settings = self.inputs.parameters.get_dict()
@@ -397,18 +410,18 @@ class CampaignWorkChain(WorkChain):
 
         futures = {}
         allow = self.inputs.allow_unusable_potential
-        if "amorphous" in self.ctx.run:
-            for name, run in self._stage("amorphous").get("runs", {}).items():
-                builder = MeltQuenchWorkChain.get_builder_from_protocol(
-                    self.inputs.lammps_code, self.ctx.potentials["filtered"], structure=self._md_cell(),
-                    protocol=run.get("protocol"), overrides=run.get("overrides"))
-                builder.reference_crystal = self.ctx.reference
-                builder.allow_unusable_potential = allow
-                if "job_code" in self.inputs:
-                    builder.job_code = self.inputs.job_code
-                builder.metadata.call_link_label = f"melt_quench_{name}"
-                futures[f"melt_quench_{name}"] = self.submit(builder)
-        if "grain_boundaries" in self.ctx.run:
+
+        def melt_quench(run):
+            builder = MeltQuenchWorkChain.get_builder_from_protocol(
+                self.inputs.lammps_code, self.ctx.potentials["filtered"], structure=self._md_cell(),
+                protocol=run.get("protocol"), overrides=run.get("overrides"))
+            builder.reference_crystal = self.ctx.reference
+            builder.allow_unusable_potential = allow
+            if "job_code" in self.inputs:
+                builder.job_code = self.inputs.job_code
+            return builder
+
+        def grain_boundaries():
             stage = self._stage("grain_boundaries")
             builder = GrainBoundaryWorkChain.get_builder_from_protocol(
                 self.inputs.lammps_code, self.ctx.potentials["filtered"], crystal=self.ctx.reference,
@@ -416,9 +429,9 @@ class CampaignWorkChain(WorkChain):
             builder.relax.allow_unusable_potential = allow
             if "job_code" in self.inputs:
                 builder.job_code = self.inputs.job_code
-            builder.metadata.call_link_label = "grain_boundaries"
-            futures["grain_boundaries"] = self.submit(builder)
-        if "polycrystal" in self.ctx.run:
+            return builder
+
+        def polycrystal():
             stage = self._stage("polycrystal")
             builder = PolycrystalWorkChain.get_builder_from_protocol(
                 self.inputs.lammps_code, self.ctx.potentials["full"], crystal=self.ctx.reference,
@@ -427,8 +440,15 @@ class CampaignWorkChain(WorkChain):
             builder.relax.allow_unusable_potential = allow
             if "job_code" in self.inputs:
                 builder.job_code = self.inputs.job_code
-            builder.metadata.call_link_label = "polycrystal"
-            futures["polycrystal"] = self.submit(builder)
+            return builder
+
+        if "amorphous" in self.ctx.run:
+            for name, run in self._stage("amorphous").get("runs", {}).items():
+                self._launch(futures, f"melt_quench_{name}", lambda run=run: melt_quench(run))
+        if "grain_boundaries" in self.ctx.run:
+            self._launch(futures, "grain_boundaries", grain_boundaries)
+        if "polycrystal" in self.ctx.run:
+            self._launch(futures, "polycrystal", polycrystal)
         if futures:
             self.report(f"running {', '.join(futures)}")
         self.ctx.simulations = list(futures)
