@@ -80,6 +80,10 @@ def fit_settings(inputs: Mapping) -> dict:
     settings["quality"] = {**DEFAULT_THRESHOLDS, **dict(settings.get("quality") or {})}
     if "quality" in inputs:
         settings["quality"].update(inputs["quality"].get_dict())
+    # complete parameters (pacemaker defaults written out), whichever way they came: a preset name
+    # (active learning's refits) and get_builder_from_protocol (the campaign's final fit) then give
+    # the same PacemakerCalculation inputs, so the second is a cache hit of the first
+    settings["parameters"] = validate_fit_parameters(settings.get("parameters") or {})
     return settings
 
 

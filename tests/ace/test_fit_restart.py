@@ -105,6 +105,19 @@ def test_builder_records_every_number(ace_training_set, bzs_code, monkeypatch):
                                                   overrides={"versoins": ["full"]})
 
 
+def test_preset_name_and_recorded_builder_give_one_parameter_set(ace_training_set, bzs_code):
+    """Active learning names the preset, the campaign's final fit records it: the pacemaker
+    parameters must be identical, or the final fit is not the cache hit of learn's last one."""
+    from aiida import orm
+
+    from aiida_bzs.workflows.fit import FitAceWorkChain, fit_settings
+
+    recorded = FitAceWorkChain.get_builder_from_protocol(bzs_code("pacemaker"), ace_training_set, protocol="demo")
+    named = FitAceWorkChain.get_builder()
+    named.protocol = orm.Str("demo")
+    assert fit_settings(named)["parameters"] == fit_settings(recorded)["parameters"]
+
+
 def test_interim_potential_with_other_elements_is_refused(ace_fixtures, ace_training_set, bzs_code):
     """A Ba–Zr potential (the real tensorpot run that ignored S) cannot start a Ba–S–Zr fit."""
     from aiida.engine import run_get_node
