@@ -124,14 +124,15 @@ def label_settings_problem(training_set: TrainingSetData, label_protocol: str) -
     shift (the reference energies catch a different cutoff, not a different k spacing). A set
     that does not record its pw.x protocol (a user's own data) is not judged.
     """
-    recorded = training_set.dft_settings.get("protocol")
-    if not recorded:
+    protocols = training_set.label_protocols
+    if not protocols:
         return None
+    recorded = ", ".join(sorted(protocols))
     try:
         wanted = get_protocol("label", label_protocol).get("pw_protocol")
     except ProtocolError as exc:
         return str(exc)
-    if wanted and wanted != recorded:
+    if wanted and protocols != {wanted}:
         return (f"the training set (pk {training_set.pk}) was labelled with the pw.x protocol {recorded!r}, but new "
                 f"labels would use {wanted!r} (label_protocol {label_protocol!r}): one dataset needs one DFT setting; "
                 f"set label_protocol to a preset whose pw_protocol is {recorded!r}")

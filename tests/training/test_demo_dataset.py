@@ -25,7 +25,7 @@ def test_archive_holds_what_the_record_says(aiida_profile, record):
     assert isinstance(dataset, TrainingSetData) and dataset.uuid == record["uuid"]
     assert len(dataset) == record["num_structures"]
     assert dict(dataset.config_types) == record["config_types"]
-    assert dataset.dft_settings["protocol"] == record["dft"]["label_protocol"]
+    assert dataset.label_protocols == {record["dft"]["label_protocol"]}
     # labels came from pw.x runs that are in the archive too (provenance, not just numbers)
     calcs = orm.QueryBuilder().append(orm.CalcJobNode, filters={"attributes.process_label": "PwCalculation"}).count()
     assert calcs >= record["archive_pw_calculations"] > 0
