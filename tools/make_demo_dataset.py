@@ -36,6 +36,8 @@ workchains, and this script is how it was made (and how to remake it):
    set and that potential go into the archive too (json ``demo_inputs``): the demo campaign's
    ``learn`` starts from them (generation 0 = the shipped potential, never trained on the test set),
    so the campaign spends its minutes on one live generation, not on refitting the shipped data.
+   ``--validation-fit STAGE`` takes a fit already made of exactly the final dataset (e.g. ``fit_4``,
+   the fit that would drive MD generation 4) instead: its own split and potential are the inputs.
 
 Re-running is cheap: every stage's result is kept in the group ``demo_dataset/<tag>`` (node extra
 ``demo_dataset_stages``) and reused; pw.x and pacemaker calculations are also cached by AiiDA.
@@ -46,8 +48,10 @@ Re-running is cheap: every stage's result is kept in the group ``demo_dataset/<t
 
 A next version can start from the shipped one instead of relabelling it: ``--resume-from
 aiida_bzs/resources/demo_dataset.aiida`` imports that archive and takes its labels, MD generations
-and merges as this tag's finished stages (v10 = v8's 73 cells + dimers, close contacts and MD
-generation 4; the json's ``command`` records it).
+and merges as this tag's finished stages. v10 (shipped) = v8's 73 cells + 30 dimers and 6
+close-contact cells joining after MD generation 3 (``--contacts-at 4 --md-generations 3``),
+validated with ``--validation-fit fit_4``; the json's ``command`` records it. (Its MD generation 4,
+labelled too, made the 800-iteration refit worse: its melt ran away; docs/campaign.md.)
 
 Units: volumes as scales of the crystal volume, rattles in Å, energies eV, forces eV/Å.
 """
@@ -106,7 +110,8 @@ def parse_args(argv=None):
     parser.add_argument("--md-generations", type=int, default=0,
                         help="rounds of fit → MD families → label the most extrapolative frames (default 0)")
     parser.add_argument("--contacts-at", type=int, default=0,
-                        help="generation at whose start the dimers and close-contact cells join (default 0: the starting set)")
+                        help="generation at whose start the dimers and close-contact cells join (default 0: the "
+                             "starting set; md_generations + 1: after the last one)")
     parser.add_argument("--md-per-family", type=int, default=5,
                         help="MD frames labelled per family and round (largest γ first; default 5)")
     parser.add_argument("--export", default=str(RESOURCES / "demo_dataset.aiida"),
@@ -121,6 +126,9 @@ def parse_args(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="make the structures, print the settings, label nothing")
     parser.add_argument("--validate", action="store_true",
                         help="fit the final dataset (demo) and melt-quench a 2x2x2 supercell (demo)")
+    parser.add_argument("--validation-fit", metavar="STAGE",
+                        help="validate with this stage's fit (e.g. fit_4, made of exactly the final dataset) instead "
+                             "of a new one: its own train/test split and potential become the demo's inputs")
     parser.add_argument("--validate-repeat", default="2,2,2", help="supercell of the validation melt-quench")
     return parser.parse_args(argv)
 
@@ -502,11 +510,24 @@ def validate(dataset, args, stages):
     from aiida_bzs.calculations.functions.structures import make_supercell, pnma_crystal
     from aiida_bzs.workflows.melt_quench import MeltQuenchWorkChain
 
-    train, test = demo_split(dataset)
-    say(f"demo split: train {len(train)} structures, fixed test set {len(test)} {dict(test.config_types)}")
-    key = dataset.uuid[:8]  # a stage per final dataset: a rerun with more data validates again
-    fit_node = stages.get(f"validation_fit_{key}") or stages.put(
-        f"validation_fit_{key}", fit(train, args, "validation fit (train part)", test_set=test))
+    if args.validation_fit:
+        # a fit already made of exactly this dataset (e.g. the one that drove the next MD generation):
+        # its own split is the demo's train part and fixed test set, its potential generation 0
+        fit_node = stages.get(args.validation_fit)
+        if fit_node is None or fit_node.inputs.training_set.uuid != dataset.uuid:
+            raise SystemExit(f"--validation-fit {args.validation_fit}: no such stage, or not a fit of the final "
+                             f"dataset TrainingSetData<{dataset.pk}>")
+        version = "full" if "full" in versions_of(fit_node) else "filtered"
+        train, test = fit_node.outputs[version].training_set, fit_node.outputs[version].test_set
+        say(f"validation fit: stage {args.validation_fit}, FitAceWorkChain<{fit_node.pk}>: train {len(train)}, "
+            f"fixed test set {len(test)} {dict(test.config_types)}")
+    else:
+        train, test = demo_split(dataset)
+        say(f"demo split: train {len(train)} structures, fixed test set {len(test)} {dict(test.config_types)}")
+        key = dataset.uuid[:8]  # a stage per final dataset: a rerun with more data validates again
+        fit_node = stages.get(f"validation_fit_{key}") or stages.put(
+            f"validation_fit_{key}", fit(train, args, "validation fit (train part)", test_set=test))
+    key = dataset.uuid[:8]
     version = "full" if "full" in versions_of(fit_node) else "filtered"
     potential = fit_node.outputs[version].potential
     repeat = [int(x) for x in args.validate_repeat.split(",")]
@@ -631,9 +652,11 @@ def main(argv=None):
     crystal = structures["crystal"]
 
     # 3: MD families
-    for generation in range(1, args.md_generations + 1):
+    for generation in range(1, args.md_generations + 2):
         if generation == args.contacts_at:
             dataset = add_contacts(dataset, structures, args, stages, label_nodes, costs)
+        if generation > args.md_generations:
+            break  # --contacts-at md_generations + 1: the contacts join after the last MD generation
         merged = stages.get(f"dataset_{generation}")
         if merged is None:
             fit_node = stages.get(f"fit_{generation}") or stages.put(
