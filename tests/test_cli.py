@@ -10,7 +10,7 @@ from aiida_bzs.cli import cmd_root
 def test_help_lists_commands():
     result = CliRunner().invoke(cmd_root, ["--help"])
     assert result.exit_code == 0, result.output
-    for command in ("setup", "demo", "structure"):
+    for command in ("setup", "demo", "single-point", "structure", "campaign"):
         assert command in result.output
 
 
@@ -28,8 +28,8 @@ def test_structure_crystal_command(aiida_profile):
     assert f"pk={node.pk}" in result.output
 
 
-def test_demo_names_missing_code(aiida_profile):
-    result = CliRunner().invoke(cmd_root, ["demo", "--code", "pw@nowhere"])
+def test_single_point_names_missing_code(aiida_profile):
+    result = CliRunner().invoke(cmd_root, ["single-point", "--code", "pw@nowhere"])
     assert result.exit_code != 0
     assert "aiida-bzs setup" in result.output
 
