@@ -423,8 +423,9 @@ class CampaignWorkChain(WorkChain):
 
         def grain_boundaries():
             stage = self._stage("grain_boundaries")
+            # the study relaxes boundaries with the filtered version; a preset may name the other
             builder = GrainBoundaryWorkChain.get_builder_from_protocol(
-                self.inputs.lammps_code, self.ctx.potentials["filtered"], crystal=self.ctx.reference,
+                self.inputs.lammps_code, self.ctx.potentials[stage.get("potential", "filtered")], crystal=self.ctx.reference,
                 protocol=stage.get("protocol"), overrides=stage.get("overrides"))
             builder.relax.allow_unusable_potential = allow
             if "job_code" in self.inputs:
