@@ -75,6 +75,9 @@ def test_contradictions_are_caught_at_submission(aiida_profile, tiny_potential, 
     # A generation-0 potential for a learn stage that does not run.
     idle = _inputs(potential=tiny_potential, initial_potential=tiny_potential)
     assert "`initial_potential` starts the `learn` stage" in validate_inputs(idle)
+    # A boundary potential that is neither fitted version.
+    other = _inputs(overrides={"grain_boundaries": {"protocol": "fast", "potential": "fll", "overrides": {}}})
+    assert "grain_boundaries.potential 'fll'" in validate_inputs(other)
 
 
 def test_new_labels_must_share_the_datasets_dft_settings(aiida_profile):

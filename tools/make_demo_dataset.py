@@ -510,6 +510,7 @@ def validate(dataset, args, stages):
     from aiida_bzs.calculations.functions.structures import make_supercell, pnma_crystal
     from aiida_bzs.workflows.melt_quench import MeltQuenchWorkChain
 
+    key = dataset.uuid[:8]  # a stage per final dataset: a rerun with more data validates again
     if args.validation_fit:
         # a fit already made of exactly this dataset (e.g. the one that drove the next MD generation):
         # its own split is the demo's train part and fixed test set, its potential generation 0
@@ -524,10 +525,8 @@ def validate(dataset, args, stages):
     else:
         train, test = demo_split(dataset)
         say(f"demo split: train {len(train)} structures, fixed test set {len(test)} {dict(test.config_types)}")
-        key = dataset.uuid[:8]  # a stage per final dataset: a rerun with more data validates again
         fit_node = stages.get(f"validation_fit_{key}") or stages.put(
             f"validation_fit_{key}", fit(train, args, "validation fit (train part)", test_set=test))
-    key = dataset.uuid[:8]
     version = "full" if "full" in versions_of(fit_node) else "filtered"
     potential = fit_node.outputs[version].potential
     repeat = [int(x) for x in args.validate_repeat.split(",")]

@@ -124,6 +124,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         return "learn/fit need training data but `dataset` is skipped: give `training_set` or do not skip `dataset`"
     if "grain_boundary_dft" in run and "grain_boundaries" not in run:
         return "grain_boundary_dft needs the grain_boundaries stage: skip both or neither"
+    gb_potential = (settings.get("grain_boundaries") or {}).get("potential", "filtered")
+    if gb_potential not in ("filtered", "full"):
+        return f"grain_boundaries.potential {gb_potential!r}: use 'filtered' (the study's) or 'full'"
     training_set = inputs.get("training_set")
     if training_set is not None and "learn" in run:
         from .active_learning import label_settings_problem
