@@ -158,3 +158,20 @@ def test_a_stage_its_workchain_refuses_is_a_recorded_failure(aiida_profile, tiny
     assert node.exit_status == 410, node.exit_message
     failed = results["summary"].get_dict()["failed"]
     assert "grain_boundaries" in failed and "cutoff" in failed["grain_boundaries"], failed
+
+
+def test_the_summary_flags_extrapolated_boundaries_and_polycrystals():
+    """A polycrystal or boundary with γ > 2 for more than 1 % of its atoms is flagged in the printed
+    summary (the demo's polycrystal: 5.1 %), one within the limit is not."""
+    from aiida_bzs.cli.campaign import summary_lines
+
+    summary = {"protocol": "demo", "stages": ["grain_boundaries", "polycrystal"],
+               "grain_boundaries": {"rows": [{"label": "sigma5", "e_gbf": 0.14, "fraction_gamma_above_2": 0.0}]},
+               "polycrystals": {"poly": {"n_atoms": 1621, "grains": 4, "max_gamma": 8.5e4,
+                                         "fraction_gamma_above_2": 0.051, "boundary_zr_cn": 4.64,
+                                         "interior_zr_cn": 5.56}}}
+    lines = summary_lines(summary)
+    poly = next(line for line in lines if line.startswith("polycrystal poly"))
+    boundary = next(line for line in lines if line.startswith("grain boundary sigma5"))
+    assert "EXTRAPOLATED" in poly and "5.1 %" in poly
+    assert "EXTRAPOLATED" not in boundary

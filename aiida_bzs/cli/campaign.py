@@ -30,6 +30,19 @@ def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{unit}"
 
 
+#: Above this fraction of atoms with γ > 2 (the study's reliable limit) a structure's numbers are
+#: flagged as extrapolated: the potential is outside its training data there (our choice: 1 %).
+EXTRAPOLATED_FRACTION_FLAG = 0.01
+
+
+def extrapolation_flag(fraction_above_2: float | None) -> str:
+    """A loud suffix for a structure whose atoms are extrapolated (γ > 2 for > 1 % of them), else ''."""
+    if fraction_above_2 is None or fraction_above_2 <= EXTRAPOLATED_FRACTION_FLAG:
+        return ""
+    return (f" — EXTRAPOLATED: γ > 2 for {100 * fraction_above_2:.1f} % of atoms, outside the potential's "
+            "training data there; add such environments to the training set (aiida-bzs learn) before trusting them")
+
+
 def summary_lines(summary: dict) -> list[str]:
     """The campaign summary as printable lines (units on every number)."""
     lines = [f"campaign protocol {summary.get('protocol')}; stages: {', '.join(summary.get('stages', []))}"]
@@ -51,13 +64,15 @@ def summary_lines(summary: dict) -> list[str]:
     gb = summary.get("grain_boundaries") or {}
     for row in gb.get("rows", []):
         label = row.get("label") or row.get("boundary")
-        lines.append(f"grain boundary {label}: E_GBf {_fmt(row.get('e_gbf'), '.3f', ' J/m²')}")
+        lines.append(f"grain boundary {label}: E_GBf {_fmt(row.get('e_gbf'), '.3f', ' J/m²')}"
+                     + extrapolation_flag(row.get("fraction_gamma_above_2")))
     if gb.get("dft_parity"):
         lines.append(f"grain boundaries ACE vs DFT: {gb['dft_parity']}")
     for label, poly in (summary.get("polycrystals") or {}).items():
         lines.append(f"polycrystal {label}: {poly.get('n_atoms')} atoms, {poly.get('grains')} grains; max γ "
                      f"{_fmt(poly.get('max_gamma'))}, γ > 2 for {_fmt(None if poly.get('fraction_gamma_above_2') is None else 100 * poly['fraction_gamma_above_2'], '.1f', ' %')} of atoms; "
-                     f"Zr–S CN {_fmt(poly.get('boundary_zr_cn'))} at boundaries vs {_fmt(poly.get('interior_zr_cn'))} inside")
+                     f"Zr–S CN {_fmt(poly.get('boundary_zr_cn'))} at boundaries vs {_fmt(poly.get('interior_zr_cn'))} inside"
+                     + extrapolation_flag(poly.get("fraction_gamma_above_2")))
     for source, sizes in (summary.get("scherrer_size_nm") or {}).items():
         text = ", ".join(f"{k} {_fmt(v, '.1f', ' nm')}" for k, v in sizes.items() if k != "source")
         lines.append(f"Scherrer sizes ({source}): {text}")
