@@ -128,6 +128,15 @@ def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profi
     poly = next(iter(summary["polycrystals"].values()))
     assert poly["n_atoms"] > 500 and poly["max_gamma"] is not None
     assert "nanoparticle" in summary["scherrer_size_nm"]["scattering"]
+    # An amorphous product's main peak is a halo: its width is given, no crystallite size; a
+    # recrystallised one (the tiny potential's 20-atom toy) is not declared amorphous. Either way the
+    # 20-atom cells are smaller than any size their peaks give: no size (exceeds_particle).
+    scherrer = node.base.links.get_outgoing(link_label_filter="scattering").one().node.outputs.scherrer
+    toy = scherrer["amorphous_toy"]
+    assert toy.get("not_crystalline", False) is (product["classification"] != "recrystallised")
+    assert toy["size_nm"] is None and toy["fwhm"] > 0
+    assert scherrer["crystal"].get("exceeds_particle") is True
+    assert summary["scherrer_size_nm"]["scattering"]["amorphous_toy"] is None
     from aiida_bzs.cli.campaign import summary_lines
 
     lines = summary_lines(summary)

@@ -74,7 +74,10 @@ def summary_lines(summary: dict) -> list[str]:
                      f"Zr–S CN {_fmt(poly.get('boundary_zr_cn'))} at boundaries vs {_fmt(poly.get('interior_zr_cn'))} inside"
                      + extrapolation_flag(poly.get("fraction_gamma_above_2")))
     for source, sizes in (summary.get("scherrer_size_nm") or {}).items():
-        text = ", ".join(f"{k} {_fmt(v, '.1f', ' nm')}" for k, v in sizes.items() if k != "source")
+        text = ", ".join(f"{k} {_fmt(v, '.1f', ' nm')}" for k, v in sizes.items() if k != "source" and v is not None)
+        none = [k for k, v in sizes.items() if k != "source" and v is None]
+        if none:  # amorphous (a halo), window-limited, or wider than the particle: scattering.scherrer says why
+            text += f"{'; ' if text else ''}no crystallite size for {', '.join(none)}"
         lines.append(f"Scherrer sizes ({source}): {text}")
     if summary.get("failed"):
         lines.append("FAILED stages: " + "; ".join(f"{k}: {v}" for k, v in summary["failed"].items()))

@@ -115,6 +115,9 @@ def run(structure_path: str, parameters_path: str, output_path: str) -> int:
                     "the cell is ignored: the periodic structure is scattered as one finite particle "
                     "(use mode 'periodic' for a bulk pattern)"
                 )
+            # The particle's bounding-box diagonal (Å): no crystallite in it is larger, so a Scherrer
+            # size above it is not a crystallite's (ScatteringWorkChain drops such sizes).
+            meta["particle_extent"] = float(((positions.max(axis=0) - positions.min(axis=0)) ** 2).sum() ** 0.5)
             result = finite_patterns(symbols, positions, params, progress=_Progress())
             if params["normalisation"] == "conventional":
                 result = _convert(result, to_conventional)

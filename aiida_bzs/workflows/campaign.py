@@ -251,6 +251,13 @@ class CampaignWorkChain(WorkChain):
         self.report(f"stage {name} failed: {self.ctx.failed[name]}")
         return False
 
+    def _with_job_code(self, builder):
+        """``builder`` with the campaign's ``job_code`` (the heavy numerics of the sub-workchain run as
+        jobs on that computer) when one was given; returns it."""
+        if "job_code" in self.inputs:
+            builder.job_code = self.inputs.job_code
+        return builder
+
     def _launch(self, futures: dict, name: str, make_builder) -> None:
         """Submit the builder ``make_builder()`` as stage ``name`` into ``futures``; a builder the
         sub-workchain refuses (its input validation, e.g. grains thinner than twice the fitted
@@ -279,6 +286,7 @@ class CampaignWorkChain(WorkChain):
             self.ctx.potentials = {"filtered": self.inputs.potential,
                                    "full": self.inputs.get("potential_full", self.inputs.potential)}
         self.ctx.amorphous = dict(self.inputs.get("amorphous", {}))
+        self.ctx.product_kinds = {name: "given" for name in self.ctx.amorphous}  # classification per product
         self.ctx.children = {}
         self.report(f"campaign ({self.ctx.settings.get('protocol')}): stages {', '.join(self.ctx.run)}")
 
@@ -383,8 +391,7 @@ class CampaignWorkChain(WorkChain):
             self.inputs.pacemaker_code, self.ctx.training_set, protocol=stage.get("protocol"),
             overrides=stage.get("overrides"), test_set=self.ctx.test_set,
             initial_potential=self.ctx.get("initial_potential"))
-        if "job_code" in self.inputs:
-            builder.job_code = self.inputs.job_code
+        self._with_job_code(builder)
         builder.metadata.call_link_label = "fit"
         return ToContext(fit=self.submit(builder))
 
@@ -420,9 +427,7 @@ class CampaignWorkChain(WorkChain):
                 protocol=run.get("protocol"), overrides=run.get("overrides"))
             builder.reference_crystal = self.ctx.reference
             builder.allow_unusable_potential = allow
-            if "job_code" in self.inputs:
-                builder.job_code = self.inputs.job_code
-            return builder
+            return self._with_job_code(builder)
 
         def grain_boundaries():
             stage = self._stage("grain_boundaries")
@@ -431,9 +436,7 @@ class CampaignWorkChain(WorkChain):
                 self.inputs.lammps_code, self.ctx.potentials[stage.get("potential", "filtered")], crystal=self.ctx.reference,
                 protocol=stage.get("protocol"), overrides=stage.get("overrides"))
             builder.relax.allow_unusable_potential = allow
-            if "job_code" in self.inputs:
-                builder.job_code = self.inputs.job_code
-            return builder
+            return self._with_job_code(builder)
 
         def polycrystal():
             stage = self._stage("polycrystal")
@@ -442,9 +445,7 @@ class CampaignWorkChain(WorkChain):
                 protocol=stage.get("protocol"), overrides=stage.get("overrides"),
                 scattering_code=self.inputs.get("scattering_code"))
             builder.relax.allow_unusable_potential = allow
-            if "job_code" in self.inputs:
-                builder.job_code = self.inputs.job_code
-            return builder
+            return self._with_job_code(builder)
 
         if "amorphous" in self.ctx.run:
             for name, run in self._stage("amorphous").get("runs", {}).items():
@@ -467,6 +468,9 @@ class CampaignWorkChain(WorkChain):
                 product = _link(node.outputs, "structure")
                 if product is not None:  # a failed stage keeps its quenched structure: analysed, flagged
                     self.ctx.amorphous[name[len("melt_quench_"):]] = product
+                    check = _link(node.outputs, "product_check")
+                    self.ctx.product_kinds[name[len("melt_quench_"):]] = (
+                        check.get("classification") if check is not None else None)
                 elif ok:
                     self.ctx.failed[name] = f"MeltQuenchWorkChain<{node.pk}> gave no structure"
 
@@ -497,6 +501,14 @@ class CampaignWorkChain(WorkChain):
                 patterns, code=self.inputs.scattering_code, protocol=stage.get("protocol"),
                 overrides=stage.get("overrides"), measured_xrd=self.inputs.get("measured_xrd"),
                 measured_pdf=self.inputs.get("measured_pdf"))
+            # An amorphous product's main XRD peak is a halo: its width is no crystallite size.
+            amorphous = {f"amorphous_{name}": ("given as amorphous" if kind == "given" else
+                                               f"melt_quench_{name} product ({kind or 'unchecked'})")
+                         + ": the main peak is a halo, its width a correlation length, not a crystallite size"
+                         for name, kind in self.ctx.product_kinds.items() if kind != "recrystallised"}
+            if amorphous:
+                scherrer = builder.scherrer.get_dict() if "scherrer" in builder else {}
+                builder.scherrer = orm.Dict(scherrer | {"not_crystalline": amorphous})
             builder.metadata.call_link_label = "scattering"
             futures["scattering"] = self.submit(builder)
         gb = self.ctx.get("grain_boundaries")

@@ -104,7 +104,8 @@ class ScatteringWorkChain(WorkChain):
         spec.input("compare", valid_type=orm.Dict, required=False,
                    help="{'xrd': {background, weighting}, 'pdf': {rmin, rmax, weighting}}")
         spec.input("scherrer", valid_type=orm.Dict, required=False,
-                   help="peak window two_theta_min/max (degrees), k, instrumental_fwhm")
+                   help="peak window two_theta_min/max (degrees), k, instrumental_fwhm; not_crystalline "
+                        "{label: why}: structures without crystallites (no size)")
         spec.input("plot", valid_type=orm.Dict, required=False, help="title, r_range (Å), order")
         spec.input("measured_xrd", valid_type=orm.XyData, required=False, validator=_measured_kind("xrd"))
         spec.input("measured_pdf", valid_type=orm.XyData, required=False, validator=_measured_kind("pdf"))
@@ -214,12 +215,16 @@ class ScatteringWorkChain(WorkChain):
         settings = {"wavelength": self.inputs.xrd["wavelength"]}
         if "scherrer" in self.inputs:
             settings.update(self.inputs.scherrer.get_dict())
-        limited = {}
+        limited, extents = {}, {}
         for label in self.inputs.structures:
             meta = self.ctx[f"calc_{label}"].outputs.output_parameters
+            if meta.get("particle_extent") is not None:
+                extents[label] = meta["particle_extent"]
             if meta.get("mode") == "periodic":
                 limited[label] = (f"periodic mode: the peak width is set by the real-space window (rcut "
                                   f"{meta.get('rcut')} Å), not by the crystallite; use the finite (Debye) mode")
+        if extents:
+            settings["particle_extent"] = extents
         if limited:
             settings["window_limited"] = limited
             self.report(f"no Scherrer size for {', '.join(sorted(limited))}: periodic mode, window-limited peaks")

@@ -82,7 +82,10 @@ def test_results_are_physically_plausible(campaign):
         assert 4.5 <= product["zr_cn"] <= 6.5, (name, product)
     assert summary["grain_boundaries"]["rows"]
     assert summary["polycrystals"]
-    assert summary["scherrer_size_nm"]
+    sizes = summary["scherrer_size_nm"]["scattering"]
+    assert 1.0 < sizes["nanoparticle"] < 5.0 and sizes["crystal"] is not None
+    for name in summary["amorphous"]:  # a halo: no crystallite size
+        assert sizes[f"amorphous_{name}"] is None, (name, sizes)
 
 
 def test_report_reads_in_a_browser(folder, campaign, tmp_path):

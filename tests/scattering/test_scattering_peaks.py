@@ -36,3 +36,29 @@ def test_scherrer_trend_with_particle_size(sphere, patterns):
     assert sizes[0] < sizes[1]
     # a domain estimate: within a factor 2 of the diameter
     assert 1.0 < sizes[0] < 4.0 and 2.0 < sizes[1] < 8.0
+
+
+def test_no_crystallite_size_for_amorphous_or_oversized_peaks(aiida_profile):
+    """The same 0.5° Gaussian peak (a 16.3 nm Scherrer size) gets its size only where that can be a
+    crystallite's: not for a structure declared amorphous (its peak is a halo), not for a particle
+    smaller than the size (2 nm across), yes for a 50 nm particle."""
+    from aiida import orm
+
+    from aiida_bzs.calculations.functions.scattering import scherrer_sizes
+
+    x = np.linspace(20, 30, 2001)
+    y = 10 + 100 * np.exp(-4 * np.log(2) * ((x - 25.0) / 0.5) ** 2)
+    patterns = {}
+    for label in ("halo", "small", "large"):
+        node = orm.XyData()
+        node.set_x(x, "two_theta", "degrees")
+        node.set_y(y, "intensity", "arb. units")
+        patterns[label] = node
+    settings = orm.Dict({"wavelength": 1.5406, "not_crystalline": {"halo": "amorphous product"},
+                         "particle_extent": {"halo": 500.0, "small": 20.0, "large": 500.0}})
+    sizes = scherrer_sizes(settings, **patterns).get_dict()
+    assert sizes["large"]["size_nm"] == pytest.approx(16.27, abs=0.05)
+    assert sizes["halo"]["size"] is None and sizes["halo"]["not_crystalline"] is True
+    assert sizes["halo"]["fwhm"] == pytest.approx(0.5, rel=1e-3) and "amorphous" in sizes["halo"]["note"]
+    assert sizes["small"]["size"] is None and sizes["small"]["exceeds_particle"] is True
+    assert "exceeds the particle" in sizes["small"]["note"]

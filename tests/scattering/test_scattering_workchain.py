@@ -43,6 +43,9 @@ def test_scatter_command_with_measured_data(bzs_code, crystal_file, scattering_f
     assert fits["np_2nm"].pdf["rwp"] < fits["crystal"].pdf["rwp"]
     size = outputs.scherrer["np_2nm"]["size_nm"]
     assert 1.0 < size < 4.0
+    # the runner measures each finite particle (bounding-box diagonal, Å): no crystallite in it is larger
+    calc = workchain.base.links.get_outgoing(link_label_filter="scatter_np_2nm").one().node
+    assert 10 * size < calc.outputs.output_parameters["particle_extent"] < 60
 
 
 def test_bad_measured_file_is_a_clean_error(aiida_profile, bzs_code, crystal_file, tmp_path):

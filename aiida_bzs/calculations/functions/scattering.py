@@ -122,10 +122,18 @@ def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
     (default 0.9), instrumental_fwhm (degrees), ``window_limited`` {label: why}: patterns whose peak
     width is set by a real-space window (the periodic mode's cutoff), not by the crystallite — they
     get their peak position and FWHM but no size (``size``/``size_nm`` None, ``window_limited``
-    true and the reason). A pattern without a clear peak gets an ``error``.
+    true and the reason). ``particle_extent`` {label: Å}: the finite particle's bounding-box diagonal;
+    a size above it is no crystallite's (the main peak is narrower than the particle allows: an
+    amorphous halo's ripple, a truncation artefact) — position and FWHM kept, no size,
+    ``exceeds_particle`` true. ``not_crystalline`` {label: why}: structures known to hold no
+    crystallite (an amorphous product): the main peak is a halo, its width a correlation length,
+    not a size — position and FWHM kept, no size, ``not_crystalline`` true. A pattern without a
+    clear peak gets an ``error``.
     """
     s = settings.get_dict()
     limited = s.get("window_limited") or {}
+    extents = s.get("particle_extent") or {}
+    amorphous = s.get("not_crystalline") or {}
     out = {}
     for label, node in patterns.items():
         _, x, y = _xy(node)
@@ -139,6 +147,12 @@ def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
             out[label] = {"error": str(exc)}
         if label in limited:
             out[label].update(size=None, size_nm=None, window_limited=True, note=limited[label])
+        elif label in amorphous:
+            out[label].update(size=None, size_nm=None, not_crystalline=True, note=amorphous[label])
+        elif label in extents and (out[label].get("size") or 0.0) > extents[label]:
+            out[label].update(size=None, size_nm=None, exceeds_particle=True, note=(
+                f"Scherrer size {out[label]['size']:.1f} Å exceeds the particle itself ({extents[label]:.1f} Å "
+                "across): the main peak is no crystallite's Bragg peak (amorphous halo?); no size"))
     return orm.Dict(out)
 
 
