@@ -169,12 +169,16 @@ def test_a_stage_its_workchain_refuses_is_a_recorded_failure(aiida_profile, tiny
     assert "grain_boundaries" in failed and "cutoff" in failed["grain_boundaries"], failed
 
 
-def test_the_summary_flags_extrapolated_boundaries_and_polycrystals():
+def test_the_summary_flags_what_is_not_a_result():
     """A polycrystal or boundary with γ > 2 for more than 1 % of its atoms is flagged in the printed
-    summary (the demo's polycrystal: 5.1 %), one within the limit is not."""
+    summary (the demo's polycrystal: 5.1 %), one within the limit is not; an amorphous product made
+    with a smoke-test potential says so, with its density against both crystals."""
     from aiida_bzs.cli.campaign import summary_lines
 
-    summary = {"protocol": "demo", "stages": ["grain_boundaries", "polycrystal"],
+    summary = {"protocol": "demo", "stages": ["amorphous", "grain_boundaries", "polycrystal"],
+               "fits": {"filtered": {"rmse_energy": 35.5, "rmse_forces": 443, "n_test": 8, "verdict": "smoke_test"}},
+               "amorphous": {"q": {"classification": "amorphous", "density": 4.135, "density_ratio": 0.950,
+                                   "density_ratio_ace": 0.998, "zr_cn": 5.38, "ba_cn": 6.97, "n_atoms": 160}},
                "grain_boundaries": {"rows": [{"label": "sigma5", "e_gbf": 0.14, "fraction_gamma_above_2": 0.0}]},
                "polycrystals": {"poly": {"n_atoms": 1621, "grains": 4, "max_gamma": 8.5e4,
                                          "fraction_gamma_above_2": 0.051, "boundary_zr_cn": 4.64,
@@ -184,3 +188,8 @@ def test_the_summary_flags_extrapolated_boundaries_and_polycrystals():
     boundary = next(line for line in lines if line.startswith("grain boundary sigma5"))
     assert "EXTRAPOLATED" in poly and "5.1 %" in poly
     assert "EXTRAPOLATED" not in boundary
+    product = next(line for line in lines if line.startswith("amorphous q:"))
+    assert "95.0 % of the reference crystal, 99.8 % of the crystal relaxed with the same potential" in product
+    assert "verdict smoke_test: indicative only" in product
+    summary["fits"]["filtered"]["verdict"] = "usable"
+    assert "indicative" not in next(line for line in summary_lines(summary) if line.startswith("amorphous q:"))

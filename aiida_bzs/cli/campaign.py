@@ -53,11 +53,15 @@ def summary_lines(summary: dict) -> list[str]:
     for version, fit in (summary.get("fits") or {}).items():
         lines.append(f"fit {version:8s} test RMSE energy {_fmt(fit['rmse_energy'], '.1f')} meV/atom, forces "
                      f"{_fmt(fit['rmse_forces'], '.0f')} meV/Å on {fit['n_test']} structures; verdict {fit['verdict']}")
+    md_verdict = ((summary.get("fits") or {}).get("filtered") or {}).get("verdict")
     for name, product in (summary.get("amorphous") or {}).items():
-        ratio = product.get("density_ratio")
+        ratio, ratio_ace = product.get("density_ratio"), product.get("density_ratio_ace")
+        same = "" if ratio_ace is None else f", {100 * ratio_ace:.1f} % of the crystal relaxed with the same potential"
         lines.append(f"amorphous {name}: {product['classification']}; density {_fmt(product['density'], '.3f')} g/cm³ = "
-                     f"{_fmt(None if ratio is None else 100 * ratio, '.1f')} % of the crystal (study 92.5 %); "
-                     f"Zr–S CN {_fmt(product['zr_cn'])}, Ba–S CN {_fmt(product['ba_cn'])} ({product['n_atoms']} atoms)")
+                     f"{_fmt(None if ratio is None else 100 * ratio, '.1f')} % of the reference crystal{same} (study 92.5 %); "
+                     f"Zr–S CN {_fmt(product['zr_cn'])}, Ba–S CN {_fmt(product['ba_cn'])} ({product['n_atoms']} atoms)"
+                     + ("" if md_verdict in (None, "usable") else
+                        f" — melt-quenched with the filtered version, verdict {md_verdict}: indicative only"))
     for key, entry in (summary.get("analysis") or {}).items():
         lines.append(f"analysis  {key}: density {_fmt(entry.get('density'), '.3f')} g/cm³, Zr–S CN {_fmt(entry.get('Zr_cn'))}, "
                      f"Ba–S CN {_fmt(entry.get('Ba_cn'))}")

@@ -62,6 +62,7 @@ def summarise(values: Mapping[str, object], uuids: Mapping[str, str], counts: Ma
             product = value.get("product", {})
             amorphous[name] = {
                 "classification": value.get("classification"), "density_ratio": value.get("density_ratio"),
+                "density_ratio_ace": value.get("density_ratio_ace"),
                 "density": product.get("density"), "crystal_density": value.get("crystal", {}).get("density"),
                 "zr_cn": (product.get("zr_cn") or {}).get("mean"), "ba_cn": (product.get("ba_cn") or {}).get("mean"),
                 "zr_cn_histogram": (product.get("zr_cn") or {}).get("histogram"),
