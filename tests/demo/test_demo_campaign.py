@@ -23,7 +23,7 @@ OUTPUT = os.environ.get("BZS_DEMO_OUTPUT")
 pytestmark = pytest.mark.skipif(not OUTPUT, reason="set BZS_DEMO_OUTPUT to the folder `aiida-bzs demo` wrote")
 
 #: Call link labels the demo campaign must have made (reference and GB DFT are skipped in `demo`).
-STAGE_LABELS = ("learn", "fit", "melt_quench_quench_1e15", "melt_quench_staged_1e14_1e15", "grain_boundaries",
+STAGE_LABELS = ("learn", "fit", "melt_quench_quench_1e15", "melt_quench_staged_1e15_1e16", "grain_boundaries",
                 "polycrystal", "analysis", "scattering", "dataset_map", "phonons")
 
 
