@@ -43,10 +43,14 @@ def cmd_services():
                    "login as root (env BZS_PG_ADMIN_PASSWORD).")
 @click.option("--reset-db-password", is_flag=True,
               help="Set the profile's database password again when PostgreSQL refuses it.")
+@click.option("--drop-orphan-db", is_flag=True,
+              help="For a new profile: drop its database aiida-NAME if one exists with tables that no profile of "
+                   "this AiiDA configuration uses (left by a deleted configuration; a profile in another "
+                   "AIIDA_PATH that uses it loses its data).")
 @click.option("--sssp/--no-sssp", default=False, show_default=True, help="Let `aiida-bzs setup` try to download SSSP.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (the last line).")
-def cmd_start(profile, workers, slurm, pg_port, rabbitmq_port, ssh_port, pg_admin_password, reset_db_password, sssp,
-              as_json):
+def cmd_start(profile, workers, slurm, pg_port, rabbitmq_port, ssh_port, pg_admin_password, reset_db_password,
+              drop_orphan_db, sssp, as_json):
     """Start what is missing of the services stack and set up the profile; safe to re-run.
 
     Installs missing Debian packages, starts PostgreSQL and RabbitMQ on 127.0.0.1 (a server that
@@ -60,7 +64,7 @@ def cmd_start(profile, workers, slurm, pg_port, rabbitmq_port, ssh_port, pg_admi
     try:
         report = stack.start(profile or stack.DEFAULT_PROFILE, workers=workers, slurm=slurm, pg_port=pg_port,
                              rabbitmq_port=rabbitmq_port, ssh_port=ssh_port, pg_admin_password=pg_admin_password,
-                             reset_db_password=reset_db_password, sssp=sssp,
+                             reset_db_password=reset_db_password, drop_orphan_db=drop_orphan_db, sssp=sssp,
                              echo=None if as_json else _echo_step)
     except stack.ServicesError as exc:
         raise _refuse(exc) from exc

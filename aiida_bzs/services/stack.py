@@ -439,12 +439,14 @@ def pg_login_problem(user: str, password: str, port: int, dbname: str = "postgre
         return str(exc).strip().splitlines()[-1]
 
 
-def ensure_database(profile: str, port: int, admin_password: str | None, state: State) -> tuple[dict, Step]:
+def ensure_database(profile: str, port: int, admin_password: str | None, state: State,
+                    drop_orphan: bool = False) -> tuple[dict, Step]:
     """The role and database ``aiida-<profile>`` (as ``verdi presto`` names them) for a new profile.
 
     The database takes the cluster's own locale (``TEMPLATE template0``): ``verdi presto
     --use-postgres`` asks for ``en_US.UTF-8``, which fails where that locale is not generated.
-    A database of that name that already holds tables is never reused.
+    A database of that name that already holds tables is never reused: refused, or with
+    ``drop_orphan`` (the profile is not in this AiiDA configuration) dropped and created empty.
     """
     name = f"aiida-{profile}"
     entry = state.profiles.setdefault(profile, {})
@@ -468,9 +470,14 @@ def ensure_database(profile: str, port: int, admin_password: str | None, state: 
 
         with psycopg.connect(host=LOOPBACK, port=port, user=name, password=password, dbname=name) as conn:
             tables = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone()[0]
-        if tables:
+        if tables and not drop_orphan:
             raise ServicesError(f"database {name} already holds {tables} tables but no AiiDA profile {profile} uses it: "
-                                f"drop it (`runuser -u postgres -- dropdb {name}`) or choose another --profile")
+                                f"drop it (`runuser -u postgres -- dropdb {name}`, or re-run with --drop-orphan-db) "
+                                "or choose another --profile")
+        if tables:
+            pg_admin(f"DROP DATABASE {db} WITH (FORCE)", port, admin_password)
+            pg_admin(f"CREATE DATABASE {db} OWNER {role} ENCODING 'UTF8' TEMPLATE template0", port, admin_password)
+            notes.append(f"database {name} (orphan of {tables} tables dropped, --drop-orphan-db)")
     from aiida.manage.configuration.settings import AiiDAConfigDir
 
     config = {
@@ -632,11 +639,11 @@ def check_profile_login(name: str, reset_password: bool, admin_password: str | N
 
 
 def create_services_profile(name: str, pg_port: int, rabbitmq_port: int, admin_password: str | None,
-                            state: State) -> list[Step]:
+                            state: State, drop_orphan_db: bool = False) -> list[Step]:
     """A ``core.psql_dos`` + ``core.rabbitmq`` profile; never made the default profile."""
     from aiida.manage.configuration import create_profile, get_config_option
 
-    storage_config, db_step = ensure_database(name, pg_port, admin_password, state)
+    storage_config, db_step = ensure_database(name, pg_port, admin_password, state, drop_orphan=drop_orphan_db)
     broker_config = {
         "broker_protocol": "amqp", "broker_username": "guest", "broker_password": "guest",
         "broker_host": LOOPBACK, "broker_port": rabbitmq_port, "broker_virtual_host": "",
@@ -1015,9 +1022,11 @@ def setup_slurm_computer(profile: str, port: int, cpus: int) -> list[Step]:
 
 def start(profile: str = DEFAULT_PROFILE, workers: int = 2, slurm: bool = False, pg_port: int | None = None,
           rabbitmq_port: int | None = None, ssh_port: int = SSH_PORT, pg_admin_password: str | None = None,
-          reset_db_password: bool = False, sssp: bool = False, echo=None) -> dict:
+          reset_db_password: bool = False, drop_orphan_db: bool = False, sssp: bool = False, echo=None) -> dict:
     """Bring up the services stack for ``profile`` (see the module docstring); returns the report.
 
+    :param drop_orphan_db: a new profile whose database ``aiida-<profile>`` exists with tables (left by
+        a configuration since deleted) gets it dropped and created empty, instead of a refusal.
     :param echo: called with each :class:`Step` as it completes (the command line prints them).
     :returns: ``{"profile", "steps": [Step…], "started": [names started by this call]}``.
     """
@@ -1054,7 +1063,8 @@ def start(profile: str = DEFAULT_PROFILE, workers: int = 2, slurm: bool = False,
             if fixed:
                 add(fixed)
         else:
-            add(*create_services_profile(profile, pg_port, rabbitmq_port, pg_admin_password, state))
+            add(*create_services_profile(profile, pg_port, rabbitmq_port, pg_admin_password, state,
+                                         drop_orphan_db=drop_orphan_db))
         add(set_caching_policy(profile))
         add(set_rabbitmq_warning(profile, timeout_off))
         add(run_bzs_setup(profile, sssp))

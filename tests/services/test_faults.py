@@ -121,7 +121,10 @@ def services():
     report = {"started": None}
     begin = time.monotonic()
     try:
-        start = _bzs("services", "start", "--profile", PROFILE, "--slurm", "--workers", str(WORKERS), "--json", env=env)
+        # --drop-orphan-db: a machine whose PostgreSQL keeps this test's database from a configuration
+        # since deleted (a fresh AIIDA_PATH) would refuse the new profile otherwise
+        start = _bzs("services", "start", "--profile", PROFILE, "--slurm", "--workers", str(WORKERS), "--drop-orphan-db",
+                     "--json", env=env)
         report = json.loads(start.stdout.strip().splitlines()[-1])
         daemon = f"daemon:{PROFILE}"
         if daemon not in report["started"]:
@@ -272,6 +275,44 @@ def test_unwritable_scratch_pauses_then_kill(services):
           f"{report['upload_errors']} upload attempts in {report['pause_seconds']:.0f} s, then paused "
           f"({report['status_paused']}); error: {report['error']}; kept: no outputs, no Slurm job; "
           f"`verdi process kill` -> {report['state_killed']}; {report['seconds']:.0f} s")
+
+
+def test_orphan_database_refused_then_replaced(services):
+    """A database ``aiida-<profile>`` with tables that no profile of this configuration uses (its
+    configuration deleted, as on a machine whose PostgreSQL outlived ``~/.aiida``): a new profile is
+    refused with the fix named; with ``drop_orphan`` (``--drop-orphan-db``) the database is dropped and
+    created empty. The role and database are removed afterwards; the real state file is not touched."""
+    import psycopg
+
+    from aiida_bzs.services import stack
+
+    class Scratch(stack.State):
+        def save(self) -> None:  # keep ~/.aiida-bzs/services/state.json as it is
+            pass
+
+    profile, state = "bzs-orphan-check", Scratch()
+    name, port = f"aiida-{profile}", stack.PG_PORT
+
+    def tables(config) -> int:
+        with psycopg.connect(host=stack.LOOPBACK, port=port, user=name, password=config["database_password"],
+                             dbname=name, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+                                ).fetchone()[0]
+
+    try:
+        config, step = stack.ensure_database(profile, port, None, state)
+        assert step.status == "created" and tables(config) == 0, step
+        with psycopg.connect(host=stack.LOOPBACK, port=port, user=name, password=config["database_password"],
+                             dbname=name, autocommit=True) as conn:
+            conn.execute("CREATE TABLE db_dbnode (id integer)")
+        with pytest.raises(stack.ServicesError, match=r"already holds 1 tables .*--drop-orphan-db"):
+            stack.ensure_database(profile, port, None, state)
+        config, step = stack.ensure_database(profile, port, None, state, drop_orphan=True)
+        assert "orphan of 1 tables dropped" in step.detail, step
+        assert tables(config) == 0
+    finally:
+        stack.pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', port)
+        stack.pg_admin(f'DROP ROLE IF EXISTS "{name}"', port)
 
 
 # == the scenarios (run as a script, with the services profile loaded) ==============================

@@ -100,7 +100,9 @@ def test_analysis_workchain_runs_its_job_through_slurm_over_ssh(tmp_path, user_e
     begin = time.monotonic()
     report = {"started": None}
     try:
-        start = _bzs("services", "start", "--profile", PROFILE, "--slurm", "--workers", "2", "--json", env=user_env)
+        # --drop-orphan-db: this test's database left in PostgreSQL by a deleted configuration is replaced
+        start = _bzs("services", "start", "--profile", PROFILE, "--slurm", "--workers", "2", "--drop-orphan-db", "--json",
+                     env=user_env)
         report = json.loads(start.stdout.strip().splitlines()[-1])
         started_in = time.monotonic() - begin
         status = json.loads(_bzs("services", "status", "--profile", PROFILE, "--json", env=user_env).stdout)
