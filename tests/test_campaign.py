@@ -137,6 +137,7 @@ def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profi
     assert toy["size_nm"] is None and toy["fwhm"] > 0
     assert scherrer["crystal"].get("exceeds_particle") is True
     assert summary["scherrer_size_nm"]["scattering"]["amorphous_toy"] is None
+    from aiida_bzs.calculations.functions.campaign import caveats
     from aiida_bzs.cli.campaign import summary_lines
 
     lines = summary_lines(summary)
@@ -151,6 +152,12 @@ def test_campaign_from_a_given_potential_runs_every_simulation_stage(aiida_profi
     files = write_products(node, tmp_path / "out")
     html = files["report"][0].read_text()
     assert "Phonons with the ACE potential" in html and node.uuid in html
+    # the caveats (here at least the tiny potential's extrapolated polycrystal, if so) lead the overview
+    import html as html_lib
+
+    assert summary["caveats"] == caveats(summary)
+    assert all(html_lib.escape(caveat) in html for caveat in summary["caveats"]), summary["caveats"]
+    assert ("Read with care" in html) is bool(summary["caveats"])
     assert files["archive"][0].stat().st_size > 10_000
 
 
@@ -191,5 +198,15 @@ def test_the_summary_flags_what_is_not_a_result():
     product = next(line for line in lines if line.startswith("amorphous q:"))
     assert "95.0 % of the reference crystal, 99.8 % of the crystal relaxed with the same potential" in product
     assert "verdict smoke_test: indicative only" in product
+    # the same caveats, one line each, for the report's overview (stored in the summary as "caveats")
+    from aiida_bzs.calculations.functions.campaign import caveats
+
+    assert caveats(summary) == [
+        "fit filtered: verdict smoke_test",
+        "amorphous q: melt-quenched with the filtered version, verdict smoke_test: indicative only",
+        "polycrystal poly: EXTRAPOLATED: γ > 2 for 5.1 % of atoms, outside the potential's training data there; "
+        "add such environments to the training set (aiida-bzs learn) before trusting them"]
     summary["fits"]["filtered"]["verdict"] = "usable"
+    summary["amorphous"]["q"]["classification"] = "recrystallised"
     assert "indicative" not in next(line for line in summary_lines(summary) if line.startswith("amorphous q:"))
+    assert caveats(summary)[0] == "amorphous q: classified recrystallised, not an amorphous product"

@@ -377,6 +377,9 @@ def test_report_of_a_campaign(campaign, tmp_path):
                  "Scherrer", "Melt–quench products"):
         assert text in page, text
     assert "Stage &#x27;reference_relax&#x27; was not run" in page  # skipped stages say so
+    # a polycrystal with γ > 2 for more than 1 % of its atoms is flagged above its γ table
+    fraction = _child(campaign, "polycrystal").outputs.gamma_summaries.small["fraction_above_2"]
+    assert ("Polycrystal small: EXTRAPOLATED" in page) is (fraction > 0.01), fraction
     assert "<script" not in page and "<link" not in page
     assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', page))
     assert seconds < 60  # s: redrawing stored arrays, nothing recomputed

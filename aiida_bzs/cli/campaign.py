@@ -30,21 +30,14 @@ def _fmt(value, spec: str = ".2f", unit: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{unit}"
 
 
-#: Above this fraction of atoms with γ > 2 (the study's reliable limit) a structure's numbers are
-#: flagged as extrapolated: the potential is outside its training data there (our choice: 1 %).
-EXTRAPOLATED_FRACTION_FLAG = 0.01
-
-
-def extrapolation_flag(fraction_above_2: float | None) -> str:
-    """A loud suffix for a structure whose atoms are extrapolated (γ > 2 for > 1 % of them), else ''."""
-    if fraction_above_2 is None or fraction_above_2 <= EXTRAPOLATED_FRACTION_FLAG:
-        return ""
-    return (f" — EXTRAPOLATED: γ > 2 for {100 * fraction_above_2:.1f} % of atoms, outside the potential's "
-            "training data there; add such environments to the training set (aiida-bzs learn) before trusting them")
+def _flagged(flag: str) -> str:
+    return f" — {flag}" if flag else ""
 
 
 def summary_lines(summary: dict) -> list[str]:
-    """The campaign summary as printable lines (units on every number)."""
+    """The campaign summary as printable lines (units on every number), caveats on the lines they qualify."""
+    from ..calculations.functions.campaign import extrapolation_flag, md_caveat
+
     lines = [f"campaign protocol {summary.get('protocol')}; stages: {', '.join(summary.get('stages', []))}"]
     dataset = summary.get("dataset")
     if dataset:
@@ -53,15 +46,14 @@ def summary_lines(summary: dict) -> list[str]:
     for version, fit in (summary.get("fits") or {}).items():
         lines.append(f"fit {version:8s} test RMSE energy {_fmt(fit['rmse_energy'], '.1f')} meV/atom, forces "
                      f"{_fmt(fit['rmse_forces'], '.0f')} meV/Å on {fit['n_test']} structures; verdict {fit['verdict']}")
-    md_verdict = ((summary.get("fits") or {}).get("filtered") or {}).get("verdict")
+    md_flag = _flagged(md_caveat(summary))
     for name, product in (summary.get("amorphous") or {}).items():
         ratio, ratio_ace = product.get("density_ratio"), product.get("density_ratio_ace")
         same = "" if ratio_ace is None else f", {100 * ratio_ace:.1f} % of the crystal relaxed with the same potential"
         lines.append(f"amorphous {name}: {product['classification']}; density {_fmt(product['density'], '.3f')} g/cm³ = "
                      f"{_fmt(None if ratio is None else 100 * ratio, '.1f')} % of the reference crystal{same} (study 92.5 %); "
                      f"Zr–S CN {_fmt(product['zr_cn'])}, Ba–S CN {_fmt(product['ba_cn'])} ({product['n_atoms']} atoms)"
-                     + ("" if md_verdict in (None, "usable") else
-                        f" — melt-quenched with the filtered version, verdict {md_verdict}: indicative only"))
+                     + md_flag)
     for key, entry in (summary.get("analysis") or {}).items():
         lines.append(f"analysis  {key}: density {_fmt(entry.get('density'), '.3f')} g/cm³, Zr–S CN {_fmt(entry.get('Zr_cn'))}, "
                      f"Ba–S CN {_fmt(entry.get('Ba_cn'))}")
@@ -69,14 +61,14 @@ def summary_lines(summary: dict) -> list[str]:
     for row in gb.get("rows", []):
         label = row.get("label") or row.get("boundary")
         lines.append(f"grain boundary {label}: E_GBf {_fmt(row.get('e_gbf'), '.3f', ' J/m²')}"
-                     + extrapolation_flag(row.get("fraction_gamma_above_2")))
+                     + _flagged(extrapolation_flag(row.get("fraction_gamma_above_2"))))
     if gb.get("dft_parity"):
         lines.append(f"grain boundaries ACE vs DFT: {gb['dft_parity']}")
     for label, poly in (summary.get("polycrystals") or {}).items():
         lines.append(f"polycrystal {label}: {poly.get('n_atoms')} atoms, {poly.get('grains')} grains; max γ "
                      f"{_fmt(poly.get('max_gamma'))}, γ > 2 for {_fmt(None if poly.get('fraction_gamma_above_2') is None else 100 * poly['fraction_gamma_above_2'], '.1f', ' %')} of atoms; "
                      f"Zr–S CN {_fmt(poly.get('boundary_zr_cn'))} at boundaries vs {_fmt(poly.get('interior_zr_cn'))} inside"
-                     + extrapolation_flag(poly.get("fraction_gamma_above_2")))
+                     + _flagged(extrapolation_flag(poly.get("fraction_gamma_above_2"))))
     for source, sizes in (summary.get("scherrer_size_nm") or {}).items():
         text = ", ".join(f"{k} {_fmt(v, '.1f', ' nm')}" for k, v in sizes.items() if k != "source" and v is not None)
         none = [k for k, v in sizes.items() if k != "source" and v is None]

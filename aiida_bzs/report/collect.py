@@ -19,6 +19,7 @@ import numpy as np
 from aiida import orm
 from aiida.common.links import LinkType
 
+from ..calculations.functions.campaign import extrapolation_flag
 from . import figures
 from .html import Figure, Report, Section, Source, Table, Text
 
@@ -229,7 +230,11 @@ class Collector:
                                    "The campaign's stages by call link label and how they ended.", (source(self.node),)))
         summary = output(self.node, "summary")
         if isinstance(summary, orm.Dict):
-            section.items.append(Table(("quantity", "value", "unit"), dict_rows(summary.get_dict(), depth=3),
+            caveats = summary.get("caveats") or []
+            if caveats:  # before any number: what in them is not a result as it stands
+                section.items.insert(0, Text("Read with care — " + "; ".join(caveats) + ".", "problem"))
+            section.items.append(Table(("quantity", "value", "unit"),
+                                       dict_rows(summary.get_dict(), skip=("units", "caveats"), depth=3),
                                        "The campaign's numbers (campaign summary).", (source(summary, "summary Dict"),)))
 
     def reference(self, section: Section) -> None:
@@ -530,6 +535,10 @@ class Collector:
         if summaries:
             rows = [(label, s.get("n_atoms"), s.get("max"), s.get("mean"), s.get("fraction_above_2"),
                      s.get("fraction_above_5")) for label, s in ((k, n.get_dict()) for k, n in summaries.items())]
+            for label, node in summaries.items():
+                flag = extrapolation_flag(node.get("fraction_above_2"))
+                if flag:
+                    section.items.append(Text(f"Polycrystal {label}: {flag}.", "problem"))
             section.items.append(Table(("polycrystal", "atoms", "max γ", "mean γ", "fraction γ > 2", "fraction γ > 5"),
                                        rows, "Extrapolation grade γ (dimensionless) of every atom of each relaxed "
                                        "polycrystal: above 2 the potential extrapolates.",

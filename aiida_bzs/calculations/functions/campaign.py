@@ -17,6 +17,47 @@ STUDY = {"amorphous_density_ratio": 0.925, "zr_cn_amorphous": "mostly 5-6 (cryst
          "dataset_size": 2400, "rmse_energy_meV_atom": "a few", "rmse_forces_meV_A": "100-200"}
 
 
+#: Above this fraction of atoms with γ > 2 (the study's reliable limit) a structure's numbers are
+#: flagged as extrapolated: the potential is outside its training data there (our choice: 1 %).
+EXTRAPOLATED_FRACTION = 0.01
+
+
+def extrapolation_flag(fraction_above_2: float | None) -> str:
+    """'' or the loud note for a structure with γ > 2 for more than 1 % of its atoms (fraction 0–1)."""
+    if fraction_above_2 is None or fraction_above_2 <= EXTRAPOLATED_FRACTION:
+        return ""
+    return (f"EXTRAPOLATED: γ > 2 for {100 * fraction_above_2:.1f} % of atoms, outside the potential's training "
+            "data there; add such environments to the training set (aiida-bzs learn) before trusting them")
+
+
+def md_caveat(out: Mapping) -> str:
+    """'' or why the melt–quench products are indicative only: the ``filtered`` version they were
+    made with (the study's choice) has a fit verdict other than ``usable``."""
+    verdict = ((out.get("fits") or {}).get("filtered") or {}).get("verdict")
+    return "" if verdict in (None, "usable") else f"melt-quenched with the filtered version, verdict {verdict}: indicative only"
+
+
+def caveats(out: Mapping) -> list[str]:
+    """What in the summary is not a result as it stands, one line each, naming where (the report
+    shows these first; ``aiida-bzs campaign`` prints them on the lines they qualify)."""
+    notes = [f"fit {version}: verdict {fit['verdict']}" for version, fit in (out.get("fits") or {}).items()
+             if fit.get("verdict") not in (None, "usable")]
+    for name, product in (out.get("amorphous") or {}).items():
+        if product.get("classification") not in (None, "amorphous"):
+            notes.append(f"amorphous {name}: classified {product['classification']}, not an amorphous product")
+        if md_caveat(out):
+            notes.append(f"amorphous {name}: {md_caveat(out)}")
+    for row in (out.get("grain_boundaries") or {}).get("rows", []):
+        if extrapolation_flag(row.get("fraction_gamma_above_2")):
+            notes.append(f"grain boundary {row.get('label') or row.get('boundary')}: "
+                         f"{extrapolation_flag(row.get('fraction_gamma_above_2'))}")
+    for label, poly in (out.get("polycrystals") or {}).items():
+        if extrapolation_flag(poly.get("fraction_gamma_above_2")):
+            notes.append(f"polycrystal {label}: {extrapolation_flag(poly.get('fraction_gamma_above_2'))}")
+    notes += [f"stage {stage} failed: {why}" for stage, why in (out.get("failed") or {}).items()]
+    return notes
+
+
 def _value(node):
     if isinstance(node, orm.Dict):
         return node.get_dict()
@@ -34,7 +75,7 @@ def summarise(values: Mapping[str, object], uuids: Mapping[str, str], counts: Ma
     :param uuids: the UUID of the node behind each key (kept as each entry's ``source``).
     :param counts: ``training_set``/``test_set`` → {config_type: structures}.
     :returns: ``dataset``, ``fits``, ``amorphous``, ``analysis``, ``grain_boundaries``,
-        ``polycrystals``, ``scattering`` sections; energies meV/atom, forces meV/Å, densities
+        ``polycrystals``, ``scattering`` sections and ``caveats`` (:func:`caveats`); energies meV/atom, forces meV/Å, densities
         g/cm³, E_GBf J/m², sizes nm.
     """
     out: dict = {"study": STUDY}
@@ -117,6 +158,7 @@ def summarise(values: Mapping[str, object], uuids: Mapping[str, str], counts: Ma
                 for label, entry in values[key].items()} | {"source": uuids.get(key)}
     if scattering:
         out["scherrer_size_nm"] = scattering
+    out["caveats"] = caveats(out)
     return out
 
 
