@@ -257,6 +257,7 @@ RULES: dict[str, list[tuple[str, str, object]]] = {
         ("scherrer.two_theta_*", "° 2θ", "ours: the 121/200/002 cluster at Cu Kα1"),
         ("scherrer.k", "", "ours: the usual Scherrer constant"),
         ("scherrer.instrumental_fwhm", "° 2θ", OURS),
+        ("scherrer.min_size", "Å", "ours: below it 1–3 nm spheres all give 2.1–2.7 nm (docs/scattering.md)"),
         ("plot.r_range", "Å", OURS),
         ("gpu_min_atoms", "atoms", OURS),
     ],

@@ -133,6 +133,15 @@ def _warn_short_cutoff(builder, nodes) -> None:
             click.echo(f"warning: {label}: {warning}", err=True)
 
 
+#: Why a pattern has no Scherrer size (scattering.scherrer flags), as the table's short word.
+_NO_SIZE = {"window_limited": "window", "not_crystalline": "halo", "exceeds_particle": ">particle",
+            "below_resolution": "<resolved"}
+
+
+def _no_size(entry: dict) -> str:
+    return next((word for flag, word in _NO_SIZE.items() if entry.get(flag)), "-")
+
+
 def _print_table(node, nodes, results) -> None:
     scherrer = results["scherrer"].get_dict()
     comparisons = results.get("comparisons", {})
@@ -148,5 +157,5 @@ def _print_table(node, nodes, results) -> None:
         click.echo(
             f"{label:<20} {meta.get('n_atoms', 0):>8} {meta.get('device', '?'):>6} "
             f"{meta.get('compute_time_s', 0):>8.2f} {rwp['xrd']:>8} {rwp['pdf']:>8} "
-            f"{(f'{size:.2f}' if size else ('window' if scherrer.get(label, {}).get('window_limited') else '-')):>11}"
+            f"{(f'{size:.2f}' if size else _no_size(scherrer.get(label, {}))):>11}"
         )

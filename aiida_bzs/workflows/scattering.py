@@ -104,8 +104,9 @@ class ScatteringWorkChain(WorkChain):
         spec.input("compare", valid_type=orm.Dict, required=False,
                    help="{'xrd': {background, weighting}, 'pdf': {rmin, rmax, weighting}}")
         spec.input("scherrer", valid_type=orm.Dict, required=False,
-                   help="peak window two_theta_min/max (degrees), k, instrumental_fwhm; not_crystalline "
-                        "{label: why}: structures without crystallites (no size)")
+                   help="peak window two_theta_min/max (degrees), k, instrumental_fwhm, min_size (Å: no size "
+                        "below what the window resolves); not_crystalline {label: why}: structures without "
+                        "crystallites (no size)")
         spec.input("plot", valid_type=orm.Dict, required=False, help="title, r_range (Å), order")
         spec.input("measured_xrd", valid_type=orm.XyData, required=False, validator=_measured_kind("xrd"))
         spec.input("measured_pdf", valid_type=orm.XyData, required=False, validator=_measured_kind("pdf"))

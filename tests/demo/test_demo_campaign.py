@@ -83,7 +83,8 @@ def test_results_are_physically_plausible(campaign):
     assert summary["grain_boundaries"]["rows"]
     assert summary["polycrystals"]
     sizes = summary["scherrer_size_nm"]["scattering"]
-    assert 1.0 < sizes["nanoparticle"] < 5.0 and sizes["crystal"] is not None
+    # the 4 nm nanoparticle: 0.8-0.9 D; the 160-atom crystal block is below what the peak resolves (3 nm)
+    assert 3.0 <= sizes["nanoparticle"] < 4.5 and sizes["crystal"] is None, sizes
     for name in summary["amorphous"]:  # a halo: no crystallite size
         assert sizes[f"amorphous_{name}"] is None, (name, sizes)
 

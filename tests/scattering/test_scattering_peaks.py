@@ -62,3 +62,11 @@ def test_no_crystallite_size_for_amorphous_or_oversized_peaks(aiida_profile):
     assert sizes["halo"]["fwhm"] == pytest.approx(0.5, rel=1e-3) and "amorphous" in sizes["halo"]["note"]
     assert sizes["small"]["size"] is None and sizes["small"]["exceeds_particle"] is True
     assert "exceeds the particle" in sizes["small"]["note"]
+    # a window that resolves nothing below 20 nm: the 16.3 nm size is not given either, and the first
+    # reason that applies is the one named
+    settings = orm.Dict(settings.get_dict() | {"min_size": 200.0})
+    sizes = scherrer_sizes(settings, **patterns).get_dict()
+    assert sizes["large"]["size"] is None and sizes["large"]["below_resolution"] is True
+    assert "below what this peak window resolves (200 Å" in sizes["large"]["note"]
+    assert sizes["halo"]["not_crystalline"] is True and "below_resolution" not in sizes["halo"]
+    assert sizes["small"]["exceeds_particle"] is True and "below_resolution" not in sizes["small"]

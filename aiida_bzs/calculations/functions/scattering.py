@@ -127,13 +127,16 @@ def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
     amorphous halo's ripple, a truncation artefact) — position and FWHM kept, no size,
     ``exceeds_particle`` true. ``not_crystalline`` {label: why}: structures known to hold no
     crystallite (an amorphous product): the main peak is a halo, its width a correlation length,
-    not a size — position and FWHM kept, no size, ``not_crystalline`` true. A pattern without a
-    clear peak gets an ``error``.
+    not a size — position and FWHM kept, no size, ``not_crystalline`` true. ``min_size`` (Å): the
+    smallest size the peak window resolves (the protocols: 30 Å for the 121/200/002 group at Cu Kα,
+    where 1–3 nm spheres all give 2.1–2.7 nm as the group merges with its neighbours); a size below
+    it gets no size and ``below_resolution`` true. A pattern without a clear peak gets an ``error``.
     """
     s = settings.get_dict()
     limited = s.get("window_limited") or {}
     extents = s.get("particle_extent") or {}
     amorphous = s.get("not_crystalline") or {}
+    floor = s.get("min_size")
     out = {}
     for label, node in patterns.items():
         _, x, y = _xy(node)
@@ -145,14 +148,20 @@ def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
             )
         except AnalysisInputError as exc:
             out[label] = {"error": str(exc)}
-        if label in limited:
-            out[label].update(size=None, size_nm=None, window_limited=True, note=limited[label])
-        elif label in amorphous:
-            out[label].update(size=None, size_nm=None, not_crystalline=True, note=amorphous[label])
-        elif label in extents and (out[label].get("size") or 0.0) > extents[label]:
-            out[label].update(size=None, size_nm=None, exceeds_particle=True, note=(
-                f"Scherrer size {out[label]['size']:.1f} Å exceeds the particle itself ({extents[label]:.1f} Å "
-                "across): the main peak is no crystallite's Bragg peak (amorphous halo?); no size"))
+        size = out[label].get("size")
+        # why this peak's width is no crystallite size, first reason that applies (None: it is one)
+        flag, why = next(((flag, why) for flag, why in (
+            ("window_limited", limited.get(label)),
+            ("not_crystalline", amorphous.get(label)),
+            ("exceeds_particle", size is not None and label in extents and size > extents[label] and
+             f"Scherrer size {size:.1f} Å exceeds the particle itself ({extents[label]:.1f} Å across): the main "
+             "peak is no crystallite's Bragg peak (amorphous halo?); no size"),
+            ("below_resolution", size is not None and floor is not None and size < floor and
+             f"Scherrer size {size:.1f} Å is below what this peak window resolves ({floor:.0f} Å: smaller "
+             "crystallites broaden the peak into its neighbours and all give about this width); no size"),
+        ) if why), (None, None))
+        if flag:
+            out[label].update(size=None, size_nm=None, note=why, **{flag: True})
     return orm.Dict(out)
 
 
