@@ -191,3 +191,5 @@ def test_formatters_on_hand_made_summaries():
         "Scherrer size: grains_50 - (no clear peak), grains_8 12.3 nm (FWHM 0.720°), single_crystal 19.8 nm "
         "(FWHM 0.450°)")
     assert table.endswith(format_scherrer(scherrer))
+    scherrer["grains_90"] = {"size_nm": None, "fwhm": 3.1, "below_resolution": True, "note": "…"}
+    assert "grains_90 - (below resolution)" in " ".join(format_scherrer(scherrer).split())

@@ -114,6 +114,10 @@ def compare_pattern(model: orm.XyData, measured: orm.XyData, settings: orm.Dict)
     return {"result": orm.Dict(summary), "fit": curves}
 
 
+#: The flags of :func:`scherrer_sizes` that say why an entry has no size, in the order they are tested.
+NO_SIZE_FLAGS = ("window_limited", "not_crystalline", "exceeds_particle", "below_resolution")
+
+
 @calcfunction
 def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
     """Scherrer domain size (Å, nm) of the main peak of each 2θ pattern, keyed by its label.
