@@ -165,7 +165,7 @@ def model_row(label: str, interfaces: dict, gamma: dict | None = None) -> str:
 
 def format_scherrer(scherrer: dict) -> str:
     """``Scherrer size: grains_8 12.3 nm (FWHM 0.412°), …`` of the ``scherrer`` output, single crystal last."""
-    from ..calculations.functions.scattering import NO_SIZE_FLAGS
+    from ..calculations.functions.scattering import no_size_flag
 
     order = sorted(scherrer, key=lambda label: (label == "single_crystal", label))
     parts = []
@@ -173,8 +173,8 @@ def format_scherrer(scherrer: dict) -> str:
         entry = scherrer[label] or {}
         if entry.get("size_nm") is not None:
             parts.append(f"{label} {entry['size_nm']:.1f} nm (FWHM {entry['fwhm']:.3f}°)")
-        elif any(entry.get(flag) for flag in NO_SIZE_FLAGS):
-            parts.append(f"{label} - ({next(f for f in NO_SIZE_FLAGS if entry.get(f)).replace('_', ' ')})")
+        elif no_size_flag(entry):
+            parts.append(f"{label} - ({no_size_flag(entry).replace('_', ' ')})")
         else:
             parts.append(f"{label} - ({entry.get('error', 'no size')})")
     return "\n".join(textwrap.wrap("Scherrer size: " + ", ".join(parts), WIDTH, subsequent_indent="  ",

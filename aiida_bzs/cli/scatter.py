@@ -139,7 +139,9 @@ _NO_SIZE = {"window_limited": "window", "not_crystalline": "halo", "exceeds_part
 
 
 def _no_size(entry: dict) -> str:
-    return next((word for flag, word in _NO_SIZE.items() if entry.get(flag)), "-")
+    from ..calculations.functions.scattering import no_size_flag
+
+    return _NO_SIZE.get(no_size_flag(entry), "-")
 
 
 def _print_table(node, nodes, results) -> None:

@@ -42,18 +42,18 @@ def caveats(out: Mapping) -> list[str]:
     shows these first; ``aiida-bzs campaign`` prints them on the lines they qualify)."""
     notes = [f"fit {version}: verdict {fit['verdict']}" for version, fit in (out.get("fits") or {}).items()
              if fit.get("verdict") not in (None, "usable")]
+    md = md_caveat(out)
     for name, product in (out.get("amorphous") or {}).items():
         if product.get("classification") not in (None, "amorphous"):
             notes.append(f"amorphous {name}: classified {product['classification']}, not an amorphous product")
-        if md_caveat(out):
-            notes.append(f"amorphous {name}: {md_caveat(out)}")
+        if md:
+            notes.append(f"amorphous {name}: {md}")
     for row in (out.get("grain_boundaries") or {}).get("rows", []):
-        if extrapolation_flag(row.get("fraction_gamma_above_2")):
-            notes.append(f"grain boundary {row.get('label') or row.get('boundary')}: "
-                         f"{extrapolation_flag(row.get('fraction_gamma_above_2'))}")
+        if flag := extrapolation_flag(row.get("fraction_gamma_above_2")):
+            notes.append(f"grain boundary {row.get('label') or row.get('boundary')}: {flag}")
     for label, poly in (out.get("polycrystals") or {}).items():
-        if extrapolation_flag(poly.get("fraction_gamma_above_2")):
-            notes.append(f"polycrystal {label}: {extrapolation_flag(poly.get('fraction_gamma_above_2'))}")
+        if flag := extrapolation_flag(poly.get("fraction_gamma_above_2")):
+            notes.append(f"polycrystal {label}: {flag}")
     notes += [f"stage {stage} failed: {why}" for stage, why in (out.get("failed") or {}).items()]
     return notes
 

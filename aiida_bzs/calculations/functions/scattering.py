@@ -118,6 +118,11 @@ def compare_pattern(model: orm.XyData, measured: orm.XyData, settings: orm.Dict)
 NO_SIZE_FLAGS = ("window_limited", "not_crystalline", "exceeds_particle", "below_resolution")
 
 
+def no_size_flag(entry: dict) -> str | None:
+    """The flag of :data:`NO_SIZE_FLAGS` set on a :func:`scherrer_sizes` entry (None: none is)."""
+    return next((flag for flag in NO_SIZE_FLAGS if entry.get(flag)), None)
+
+
 @calcfunction
 def scherrer_sizes(settings: orm.Dict, **patterns: orm.XyData) -> orm.Dict:
     """Scherrer domain size (Å, nm) of the main peak of each 2θ pattern, keyed by its label.
